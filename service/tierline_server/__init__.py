@@ -1,0 +1,1 @@
+"""Tierline's decision service: policy, features, API."""

@@ -1,0 +1,37 @@
+"""The ``tierline`` command: one entry point, a subcommand group per concern."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from tierline_server.commands import policy as policy_commands
+from tierline_server.policy.errors import EngineUnavailable
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="tierline", description="Real-time service entitlement: policy, features, service."
+    )
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    policy_commands.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; returns its exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except EngineUnavailable as error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

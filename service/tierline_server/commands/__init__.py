@@ -1,0 +1,1 @@
+"""Subcommands of the ``tierline`` CLI, one module per group."""

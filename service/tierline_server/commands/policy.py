@@ -1,0 +1,170 @@
+"""``tierline policy check | test | eval``: write a policy, check it, try it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tierline_server.policy.compiler import Policy, load_policy
+from tierline_server.policy.decider import Decider
+from tierline_server.policy.domain import Decision
+from tierline_server.policy.errors import PolicyInvalid
+from tierline_server.policy.inputs import ContextSpec, typed_features
+from tierline_server.policy.testing import (
+    CaseResult,
+    case_files,
+    load_cases,
+    run_case,
+    uncovered_rules,
+)
+
+DEFAULT_POLICY = Path("rules")
+
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def register(groups: Any) -> None:
+    """Add the ``policy`` group to the CLI."""
+    group = groups.add_parser("policy", help="check, test and evaluate an entitlement policy")
+    commands = group.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="compile a policy and report every error")
+    check.add_argument("path", nargs="?", type=Path, default=DEFAULT_POLICY)
+    check.set_defaults(handler=check_command)
+
+    test = commands.add_parser("test", help="run the policy's test cases (PATH/tests/*.yaml)")
+    test.add_argument("path", nargs="?", type=Path, default=DEFAULT_POLICY)
+    test.set_defaults(handler=test_command)
+
+    evaluate = commands.add_parser("eval", help="decide one interaction with a policy")
+    evaluate.add_argument("path", nargs="?", type=Path, default=DEFAULT_POLICY)
+    evaluate.add_argument("--features", default="{}", help="customer features as JSON")
+    evaluate.add_argument("--context", required=True, help='context as JSON: {"channel": ...}')
+    evaluate.add_argument("--degraded", action="store_true", help="as if features were unreadable")
+    evaluate.add_argument("--explain", action="store_true", help="show why each rule matched")
+    evaluate.add_argument("--json", action="store_true", help="print the decision as JSON")
+    evaluate.set_defaults(handler=eval_command)
+
+
+def _load(path: Path) -> Policy | None:
+    try:
+        return load_policy(path)
+    except PolicyInvalid as invalid:
+        for error in invalid.errors:
+            errors.print(str(error))
+        errors.print(f"[red]{len(invalid.errors)} error(s)[/red] in {path}")
+        return None
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Exit 0 when the policy compiles (into the engine too), 1 with every error otherwise."""
+    policy = _load(args.path)
+    if policy is None:
+        return 1
+    Decider(policy)
+    console.print(
+        f"[green]ok[/green] {policy.name} {policy.version}: {len(policy.rules)} rules, "
+        f"{len(policy.segments)} segments, checksum {policy.checksum[:12]}"
+    )
+    return 0
+
+
+def test_command(args: argparse.Namespace) -> int:
+    """Run every case file; exit 1 when a case fails or a file is malformed."""
+    policy = _load(args.path)
+    if policy is None:
+        return 1
+    decider = Decider(policy)
+    results: list[CaseResult] = []
+    status = 0
+    for file in case_files(args.path):
+        try:
+            cases = load_cases(file)
+        except ValueError as error:
+            errors.print(f"[red]error[/red] {error}")
+            status = 1
+            continue
+        for case in cases:
+            result = run_case(decider, case, str(file))
+            results.append(result)
+            mark = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
+            console.print(f"{mark} {file.name}: {case.name}")
+            for failure in result.failures:
+                console.print(f"       {failure}")
+    failed = sum(not r.passed for r in results)
+    uncovered = uncovered_rules(decider, results)
+    covered = len(policy.rules) - len(uncovered)
+    console.print(
+        f"coverage: {covered}/{len(policy.rules)} rules exercised"
+        + (f"; not exercised: {', '.join(uncovered)}" if uncovered else "")
+    )
+    console.print(f"{len(results) - failed} passed, {failed} failed")
+    if not results:
+        errors.print(f"[red]no test cases[/red] under {args.path}/tests")
+        return 1
+    return 1 if failed else status
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    """Decide one interaction and print it as a table or JSON."""
+    policy = _load(args.path)
+    if policy is None:
+        return 1
+    try:
+        features = typed_features(policy, json.loads(args.features))
+        context = ContextSpec.model_validate_json(args.context).to_context()
+    except ValueError as error:  # JSON and pydantic errors are ValueErrors
+        errors.print(f"[red]invalid input:[/red] {error}")
+        return 2
+    decision = Decider(policy).decide(
+        features, context, degraded=args.degraded, explain=args.explain
+    )
+    if args.json:
+        console.print_json(json.dumps(decision_as_dict(decision)))
+    else:
+        print_decision(decision)
+    return 0
+
+
+def decision_as_dict(decision: Decision) -> dict[str, Any]:
+    """A decision as JSON-ready data, with the API's field names."""
+    data = asdict(decision)
+    data["explain"] = data.pop("traces")
+    return data
+
+
+def print_decision(decision: Decision) -> None:
+    """A decision as a readable table."""
+    level, sla, routing = decision.service_level, decision.service_level.sla, decision.routing
+    table = Table(title=f"Decision (policy {decision.policy_version})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("tier", decision.tier)
+    table.add_row("service level", f"{level.name} (rank {level.rank})")
+    table.add_row(
+        "SLA",
+        f"wait <= {sla.max_wait_seconds}s, first response <= {sla.first_response_seconds}s, "
+        f"callback {'yes' if sla.callback_offered else 'no'}, "
+        f"human agent {'guaranteed' if sla.human_agent_guaranteed else 'not guaranteed'}",
+    )
+    table.add_row(
+        "routing",
+        f"{routing.queue} (priority {routing.priority})"
+        + (f", skills {', '.join(routing.skills)}" if routing.skills else ""),
+    )
+    for perk in decision.perks:
+        value = f" {perk.percent:g}%" if perk.percent else ""
+        value = f" {perk.amount} (minor units)" if perk.amount else value
+        table.add_row("perk", f"{perk.code}{value}  [dim]by {perk.granted_by}[/dim]")
+    table.add_row("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)")
+    for trace in decision.traces:
+        table.add_row(f"why {trace.rule_id}", escape(trace.condition))
+    console.print(table)

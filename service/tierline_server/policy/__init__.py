@@ -1,0 +1,1 @@
+"""The entitlement policy: YAML -> checked model -> durable-rules -> Decision."""

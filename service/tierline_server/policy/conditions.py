@@ -1,0 +1,290 @@
+"""Rule conditions: parsed from YAML, type-checked, normalised, evaluated.
+
+A condition is a tree of ``All`` / ``Any`` / ``Not`` over ``Compare`` leaves. The engine compiles
+the tree to durable-rules; ``holds`` evaluates the same tree in Python, for segmentation (where
+speed per row matters more than the engine) and to explain which part of a rule held.
+
+YAML forms::
+
+    {tier: gold}                         equality
+    {ltv: {gte: 20000, lt: 50000}}       operators (several: all must hold)
+    {all: [...]}  {any: [...]}  {not: {...}}
+    {tier: gold, intent: cancel}         several keys: all must hold
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeAlias
+
+from tierline_server.policy.domain import Facts
+
+OPERATORS = ("eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "matches")
+"""Operators a policy may write; ``ne`` and ``not_matches`` arise only from pushing ``not`` down."""
+
+_NEGATED = {
+    "eq": "ne",
+    "ne": "eq",
+    "in": "not_in",
+    "not_in": "in",
+    "gt": "lte",
+    "lte": "gt",
+    "gte": "lt",
+    "lt": "gte",
+    "matches": "not_matches",
+    "not_matches": "matches",
+}
+
+_OPERATORS_BY_TYPE = {
+    "enum": {"eq", "in", "not_in", "exists"},
+    "string": {"eq", "in", "not_in", "matches", "exists"},
+    "int": {"eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists"},
+    "number": {"eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists"},
+    "bool": {"eq", "exists"},
+}
+
+_UNKNOWN_FIELD_HINT = "declare it under `features`, or use a context field or attributes.<key>"
+
+_SYMBOLS = {
+    "eq": "==",
+    "ne": "!=",
+    "in": "in",
+    "not_in": "not in",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "matches": "matches",
+    "not_matches": "does not match",
+}
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """The type of a field a condition can read."""
+
+    type: str
+    values: tuple[str, ...] | None = None
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is a constant of this type."""
+        if self.type in ("enum", "string"):
+            return isinstance(value, str) and (self.values is None or value in self.values)
+        if self.type == "bool":
+            return isinstance(value, bool)
+        if self.type == "int":
+            return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Compare:
+    """A leaf: ``field op value``."""
+
+    field: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class All:
+    """Every item holds."""
+
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """At least one item holds."""
+
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """The item does not hold."""
+
+    item: Condition
+
+
+Condition: TypeAlias = Compare | All | AnyOf | Not
+
+
+class ConditionError(Exception):
+    """Something wrong in a condition as written."""
+
+
+def parse(raw: Any, fields: Mapping[str, FieldType], path: str = "when") -> Condition:
+    """Parse and type-check a YAML condition; raises ConditionError listing every problem."""
+    errors: list[str] = []
+    condition = _parse(raw, fields, path, errors)
+    if errors:
+        raise ConditionError("; ".join(errors))
+    return condition
+
+
+def _parse(raw: Any, fields: Mapping[str, FieldType], path: str, errors: list[str]) -> Condition:
+    if not isinstance(raw, Mapping) or not raw:
+        errors.append(f"{path}: a condition must be a non-empty mapping")
+        return All(())
+    parts: list[Condition] = []
+    for key, value in raw.items():
+        where = f"{path}.{key}"
+        if key in ("all", "any"):
+            if not isinstance(value, list) or not value:
+                errors.append(f"{where}: must be a non-empty list of conditions")
+                continue
+            items = tuple(_parse(v, fields, f"{where}[{i}]", errors) for i, v in enumerate(value))
+            parts.append(All(items) if key == "all" else AnyOf(items))
+        elif key == "not":
+            parts.append(Not(_parse(value, fields, where, errors)))
+        elif key not in fields:
+            errors.append(f"{where}: unknown field {key!r} ({_UNKNOWN_FIELD_HINT})")
+        elif isinstance(value, Mapping):
+            if not value:
+                errors.append(f"{where}: no operator given")
+            parts.extend(
+                _leaf(key, op, operand, fields[key], f"{where}.{op}", errors)
+                for op, operand in value.items()
+            )
+        else:
+            parts.append(_leaf(key, "eq", value, fields[key], where, errors))
+    return parts[0] if len(parts) == 1 else All(tuple(parts))
+
+
+def _leaf(
+    name: str, op: str, value: Any, field: FieldType, where: str, errors: list[str]
+) -> Compare:
+    leaf = Compare(name, op, value)
+    if op not in OPERATORS:
+        errors.append(f"{where}: unknown operator {op!r} (one of {', '.join(OPERATORS)})")
+    elif op not in _OPERATORS_BY_TYPE[field.type]:
+        errors.append(f"{where}: operator {op!r} does not apply to {field.type} field {name!r}")
+    elif op == "exists":
+        if not isinstance(value, bool):
+            errors.append(f"{where}: exists takes true or false")
+    elif op == "matches":
+        if not isinstance(value, str):
+            errors.append(f"{where}: matches takes a regular expression string")
+        else:
+            try:
+                re.compile(value)
+            except re.error as error:
+                errors.append(f"{where}: regular expression {value!r} does not compile: {error}")
+    elif op in ("in", "not_in"):
+        if not isinstance(value, list) or not value:
+            errors.append(f"{where}: {op} takes a non-empty list")
+        else:
+            for item in value:
+                errors.extend(_constant_errors(name, item, field, where))
+            leaf = Compare(name, op, tuple(value))
+    else:
+        errors.extend(_constant_errors(name, value, field, where))
+    return leaf
+
+
+def _constant_errors(name: str, value: Any, field: FieldType, where: str) -> Iterator[str]:
+    if field.accepts(value):
+        return
+    if field.values is not None and isinstance(value, str):
+        yield f"{where}: {value!r} is not a value of {name!r} (one of {', '.join(field.values)})"
+    else:
+        yield f"{where}: {value!r} is not a {field.type}, as {name!r} is"
+
+
+def normalise(condition: Condition, negate: bool = False) -> Condition:
+    """Push every ``not`` down to the leaves (durable-rules has no general negation)."""
+    if isinstance(condition, Not):
+        return normalise(condition.item, not negate)
+    if isinstance(condition, All | AnyOf):
+        items = tuple(normalise(item, negate) for item in condition.items)
+        flips = isinstance(condition, All) == negate
+        return AnyOf(items) if flips else All(items)
+    if not negate:
+        return condition
+    if condition.op == "exists":
+        return Compare(condition.field, "exists", not condition.value)
+    return Compare(condition.field, _NEGATED[condition.op], condition.value)
+
+
+def fields_read(condition: Condition) -> set[str]:
+    """The names of every field the condition reads."""
+    if isinstance(condition, Compare):
+        return {condition.field}
+    items = (condition.item,) if isinstance(condition, Not) else condition.items
+    return set().union(*(fields_read(item) for item in items))
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def leaf_holds(leaf: Compare, facts: Facts) -> bool:
+    """Evaluate one leaf against the facts."""
+    op, expected = leaf.op, leaf.value
+    if op == "exists":
+        return (leaf.field in facts.present) == expected
+    actual = facts.values[leaf.field]
+    if op in ("matches", "not_matches"):
+        return (_regex(expected).search(str(actual)) is not None) == (op == "matches")
+    result: bool
+    match op:
+        case "eq":
+            result = actual == expected
+        case "ne":
+            result = actual != expected
+        case "in":
+            result = actual in expected
+        case "not_in":
+            result = actual not in expected
+        case "gt":
+            result = actual > expected
+        case "gte":
+            result = actual >= expected
+        case "lt":
+            result = actual < expected
+        case _:
+            result = actual <= expected
+    return result
+
+
+def holds(condition: Condition, facts: Facts) -> bool:
+    """Evaluate a condition in Python."""
+    if isinstance(condition, Compare):
+        return leaf_holds(condition, facts)
+    if isinstance(condition, Not):
+        return not holds(condition.item, facts)
+    if isinstance(condition, All):
+        return all(holds(item, facts) for item in condition.items)
+    return any(holds(item, facts) for item in condition.items)
+
+
+def render(condition: Condition) -> str:
+    """A condition as one line of text."""
+    if isinstance(condition, Compare):
+        if condition.op == "exists":
+            return f"{condition.field} {'exists' if condition.value else 'is absent'}"
+        value = condition.value
+        shown = f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else repr(value)
+        return f"{condition.field} {_SYMBOLS[condition.op]} {shown}"
+    if isinstance(condition, Not):
+        return f"not ({render(condition.item)})"
+    joiner = " and " if isinstance(condition, All) else " or "
+    return "(" + joiner.join(render(item) for item in condition.items) + ")"
+
+
+def explain(condition: Condition, facts: Facts) -> str:
+    """The part of a (normalised) condition that held, with the values it saw."""
+    if isinstance(condition, Compare):
+        seen = facts.values.get(condition.field)
+        return f"{render(condition)} [{condition.field}={seen!r}]"
+    if isinstance(condition, AnyOf):
+        held = [item for item in condition.items if holds(item, facts)]
+        return " or ".join(explain(item, facts) for item in held)
+    if isinstance(condition, Not):
+        return render(condition)
+    return " and ".join(explain(item, facts) for item in condition.items)

@@ -1,0 +1,90 @@
+"""Decide: a compiled policy and its engine, from features and context to a Decision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tierline_server.policy import conditions
+from tierline_server.policy.compiler import ATTRIBUTE_PREFIX, CONTEXT_FIELDS, TIER_FEATURE, Policy
+from tierline_server.policy.domain import UNKNOWN_TIER, Context, Decision, Facts, RuleTrace
+from tierline_server.policy.engine import RuleEngine
+from tierline_server.policy.merge import merge
+
+
+class Decider:
+    """Evaluates one policy. Build one per policy; a reload builds a new one and swaps it in."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.engine = RuleEngine([(rule.id, rule.condition) for rule in policy.rules])
+        self._rules = {rule.id: rule for rule in policy.rules}
+        self._context_only = {
+            rule.id
+            for rule in policy.rules
+            if all(_is_context_field(name) for name in conditions.fields_read(rule.condition))
+        }
+        self._defaults = {name: spec.default for name, spec in policy.features.items()}
+        read = set().union(*(conditions.fields_read(rule.condition) for rule in policy.rules))
+        self._attributes = sorted(
+            name.removeprefix(ATTRIBUTE_PREFIX) for name in read if name.startswith(ATTRIBUTE_PREFIX)
+        )
+
+    def facts(self, features: Mapping[str, Any], context: Context) -> Facts:
+        """What the rules see: typed features over their defaults, and the context."""
+        values: dict[str, Any] = {**self._defaults, **features}
+        values.update(
+            channel=context.channel,
+            intent=context.intent,
+            order_value=context.order_value or 0,
+            currency=context.currency,
+            item_count=context.item_count,
+        )
+        for key in self._attributes:
+            values[ATTRIBUTE_PREFIX + key] = ""
+        for key, value in context.attributes.items():
+            values[ATTRIBUTE_PREFIX + key] = value
+        present = set(features) | {"channel"}
+        present.update(
+            name
+            for name, given in (
+                ("intent", context.intent),
+                ("order_value", context.order_value is not None),
+                ("currency", context.currency),
+                ("item_count", context.item_count),
+            )
+            if given
+        )
+        present.update(ATTRIBUTE_PREFIX + key for key in context.attributes)
+        return Facts(values, frozenset(present))
+
+    def decide(
+        self,
+        features: Mapping[str, Any],
+        context: Context,
+        *,
+        degraded: bool = False,
+        explain: bool = False,
+    ) -> Decision:
+        """The decision for a customer's typed ``features`` (empty if unknown) in ``context``.
+
+        ``degraded`` means the features could not be read: only rules that read no features
+        (and the baseline) may apply, so nobody gets what their unknown features would deny.
+        """
+        facts = self.facts(features, context)
+        matched = [
+            self._rules[rule_id]
+            for rule_id in self.engine.matched(facts)
+            if not degraded or rule_id in self._context_only
+        ]
+        traces = (
+            [RuleTrace(rule.id, conditions.explain(rule.condition, facts)) for rule in matched]
+            if explain
+            else []
+        )
+        tier = str(facts.values.get(TIER_FEATURE, UNKNOWN_TIER)) if features else UNKNOWN_TIER
+        return merge(self.policy, matched, tier, traces)
+
+
+def _is_context_field(name: str) -> bool:
+    return name in CONTEXT_FIELDS or name.startswith(ATTRIBUTE_PREFIX)

@@ -1,0 +1,30 @@
+"""Policy errors: each one says ``file:line: element: reason``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tierline_server.policy.source import Location
+
+
+class PolicyError(Exception):
+    """One thing wrong with a policy, at a place in its files."""
+
+    def __init__(self, location: Location, element: str, reason: str) -> None:
+        super().__init__(f"{location}: {element}: {reason}")
+        self.location = location
+        self.element = element
+        self.reason = reason
+
+
+class PolicyInvalid(Exception):
+    """A policy that does not compile, with every error found (not just the first)."""
+
+    def __init__(self, errors: list[PolicyError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+class EngineUnavailable(RuntimeError):
+    """durable-rules cannot be loaded (it supports CPython 3.10-3.12 only)."""
