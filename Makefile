@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup test lint policy-test bench
+.PHONY: help setup test lint policy-test run bench
 
 help: ## List the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## Create .venv and install Tierline with its server and dev extras
 
-test: $(STAMP) ## Run the policy cases and the test suite (needs redis-server on PATH)
+test: $(STAMP) proto-check ## Check the stubs, run the policy cases and the test suite (needs redis-server)
 	$(BIN)/tierline policy test rules/
 	$(BIN)/pytest
 
@@ -33,8 +33,43 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
 
+run: $(STAMP) ## Serve the default policy with a local Redis of demo customers (Ctrl-C stops)
+	BIN=$(BIN) deploy/local/run.sh
+
 policy-test: $(STAMP) ## Run rules/tests against the default policy
 	$(BIN)/tierline policy test rules/
 
 bench: $(STAMP) ## Engine benchmark: our layer vs bare durable-rules, RSS over 1M decisions
 	$(BIN)/python bench/engine.py
+
+# --- API contract: proto/ -> committed Python stubs in clients/python/ --------------------------
+# protoc runs with -I proto, so tierline/v1/x.proto becomes clients/python/tierline/v1/x_pb2.py and
+# the stubs import each other as `from tierline.v1 import ...` (never edited by hand).
+PROTO_DIR := proto
+PROTO_OUT := clients/python
+PROTO_FILES := $(sort $(wildcard $(PROTO_DIR)/tierline/*/*.proto))
+# Packages that hold generated code only (besides a hand-written __init__.py): tierline/v1 ...
+PROTO_PACKAGES := $(sort $(patsubst $(PROTO_DIR)/%/,%,$(dir $(PROTO_FILES))))
+# protoc-gen OUT_DIR: the _pb2.py, _pb2_grpc.py and _pb2.pyi of every proto file, into OUT_DIR.
+# The second include is google/protobuf/*.proto (Timestamp) as shipped with grpcio-tools.
+protoc-gen = $(BIN)/python -m grpc_tools.protoc --proto_path=$(PROTO_DIR) \
+	--proto_path="$$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
+	--python_out=$(1) --grpc_python_out=$(1) --pyi_out=$(1) $(PROTO_FILES)
+# The default tools come from .venv (set up on demand); with BIN=/other/bin they are used as they are.
+PROTO_DEPS := $(if $(filter $(VENV)/bin,$(BIN)),$(STAMP))
+
+.PHONY: proto proto-check
+
+proto: $(PROTO_DEPS) ## Regenerate the Python stubs from proto/
+	$(BIN)/buf lint $(PROTO_DIR)
+	rm -f $(foreach p,$(PROTO_PACKAGES),$(PROTO_OUT)/$(p)/*_pb2.py $(PROTO_OUT)/$(p)/*_pb2_grpc.py $(PROTO_OUT)/$(p)/*_pb2.pyi)
+	$(call protoc-gen,$(PROTO_OUT))
+
+proto-check: $(PROTO_DEPS) ## Fail when the committed stubs differ from what proto/ generates
+	$(BIN)/buf lint $(PROTO_DIR)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(call protoc-gen,$$tmp) && \
+	for pkg in $(PROTO_PACKAGES); do \
+		diff -ru -x __init__.py -x __pycache__ "$$tmp/$$pkg" "$(PROTO_OUT)/$$pkg" || { \
+			echo "$(PROTO_OUT)/$$pkg differs from what $(PROTO_DIR)/ generates: run \`make proto\`." >&2; exit 1; }; \
+	done && echo "proto-check: stubs match $(PROTO_DIR)/"

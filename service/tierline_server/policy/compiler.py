@@ -53,6 +53,11 @@ TIER_FEATURE = "tier"
 _M = TypeVar("_M", bound=BaseModel)
 
 
+def is_context_field(name: str) -> bool:
+    """Whether a field comes from the interaction (context or attributes), not the customer."""
+    return name in CONTEXT_FIELDS or name.startswith(ATTRIBUTE_PREFIX)
+
+
 class FieldCatalog(Mapping[str, FieldType]):
     """The fields a condition may read: declared features, context fields, attributes.<key>."""
 

@@ -6,7 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from tierline_server.policy import conditions
-from tierline_server.policy.compiler import ATTRIBUTE_PREFIX, CONTEXT_FIELDS, TIER_FEATURE, Policy
+from tierline_server.policy.compiler import (
+    ATTRIBUTE_PREFIX,
+    TIER_FEATURE,
+    Policy,
+    is_context_field,
+)
 from tierline_server.policy.domain import UNKNOWN_TIER, Context, Decision, Facts, RuleTrace
 from tierline_server.policy.engine import RuleEngine
 from tierline_server.policy.merge import merge
@@ -22,7 +27,7 @@ class Decider:
         self._context_only = {
             rule.id
             for rule in policy.rules
-            if all(_is_context_field(name) for name in conditions.fields_read(rule.condition))
+            if all(is_context_field(name) for name in conditions.fields_read(rule.condition))
         }
         self._defaults = {name: spec.default for name, spec in policy.features.items()}
         read = set().union(*(conditions.fields_read(rule.condition) for rule in policy.rules))
@@ -84,7 +89,3 @@ class Decider:
         )
         tier = str(facts.values.get(TIER_FEATURE, UNKNOWN_TIER)) if features else UNKNOWN_TIER
         return merge(self.policy, matched, tier, traces)
-
-
-def _is_context_field(name: str) -> bool:
-    return name in CONTEXT_FIELDS or name.startswith(ATTRIBUTE_PREFIX)

@@ -1,0 +1,1 @@
+"""Generated code for the tierline.v1 API: run ``make proto``, do not edit the ``*_pb2*`` files."""

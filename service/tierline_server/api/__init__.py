@@ -1,0 +1,1 @@
+"""The gRPC face of Tierline: servicers, validation, mapping, interceptors."""

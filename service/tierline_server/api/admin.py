@@ -1,0 +1,47 @@
+"""PolicyAdminService: validate a candidate policy, reload the served one."""
+
+from __future__ import annotations
+
+import grpc
+from tierline.v1 import policy_admin_pb2 as pb
+from tierline.v1 import policy_admin_pb2_grpc as pb_grpc
+
+from tierline_server.active_policy import ActivePolicy
+from tierline_server.api.mapping import policy_error_messages
+from tierline_server.policy.compiler import compile_policy_text
+from tierline_server.policy.errors import PolicyInvalid
+
+CANDIDATE_NAME = "<candidate>"
+
+
+class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[misc]
+    """Compiles candidates without touching what is served; reloads atomically."""
+
+    def __init__(self, policy: ActivePolicy) -> None:
+        self._policy = policy
+
+    async def ValidatePolicy(  # noqa: N802 - gRPC method name
+        self, request: pb.ValidatePolicyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ValidatePolicyResponse:
+        """Every error of the candidate; nothing changes either way."""
+        try:
+            policy = compile_policy_text(request.policy_text, request.name or CANDIDATE_NAME)
+        except PolicyInvalid as invalid:
+            return pb.ValidatePolicyResponse(
+                valid=False, errors=policy_error_messages(invalid.errors)
+            )
+        return pb.ValidatePolicyResponse(
+            valid=True, version=policy.version, checksum=policy.checksum
+        )
+
+    async def ReloadPolicy(  # noqa: N802 - gRPC method name
+        self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReloadPolicyResponse:
+        """Re-read the configured path; a bad policy changes nothing and is reported."""
+        result = self._policy.reload()
+        return pb.ReloadPolicyResponse(
+            reloaded=result.reloaded,
+            version=result.policy.version,
+            checksum=result.policy.checksum,
+            errors=policy_error_messages(result.errors),
+        )

@@ -1,0 +1,124 @@
+"""Domain types -> protobuf messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tierline.v1 import entitlement_pb2 as pb
+from tierline.v1 import policy_admin_pb2 as admin_pb
+
+from tierline_server.decisions import Outcome
+from tierline_server.features.store import FeatureSource
+from tierline_server.policy.compiler import Policy, is_context_field
+from tierline_server.policy.domain import UNKNOWN_TIER, Perk, Routing, ServiceLevel, Sla
+from tierline_server.policy.errors import PolicyError
+from tierline_server.policy.merge import merge
+
+FEATURE_SOURCES = {
+    FeatureSource.NEAR_CACHE: pb.FEATURE_SOURCE_NEAR_CACHE,
+    FeatureSource.REDIS: pb.FEATURE_SOURCE_REDIS,
+    FeatureSource.MISSING: pb.FEATURE_SOURCE_MISSING,
+    FeatureSource.UNAVAILABLE: pb.FEATURE_SOURCE_UNAVAILABLE,
+}
+
+
+def decision_message(outcome: Outcome) -> pb.Decision:
+    """The API's Decision for an outcome."""
+    decision = outcome.decision
+    message = pb.Decision(
+        decision_id=outcome.decision_id,
+        customer_id=outcome.customer_id,
+        tier=decision.tier,
+        policy_version=decision.policy_version,
+        service_level=service_level_message(decision.service_level),
+        perks=perk_messages(decision.perks),
+        routing=routing_message(decision.routing),
+        matched_rules=decision.matched_rules,
+        baseline_applied=decision.baseline_applied,
+        degraded=outcome.degraded,
+        degraded_reason=outcome.degraded_reason,
+        metrics=pb.DecisionMetrics(
+            total_micros=outcome.total_micros,
+            lookup_micros=outcome.lookup_micros,
+            eval_micros=outcome.eval_micros,
+            feature_source=FEATURE_SOURCES[outcome.feature_source],
+            features_age_seconds=outcome.features_age_seconds or 0.0,
+        ),
+    )
+    if outcome.facts is not None:
+        for name, value in outcome.facts.values.items():
+            side = message.explanation.context if is_context_field(name) else message.explanation.features
+            side[name] = str(value)
+        message.explanation.rules.extend(
+            pb.RuleExplanation(rule_id=trace.rule_id, condition=trace.condition)
+            for trace in decision.traces
+        )
+    return message
+
+
+def service_level_message(level: ServiceLevel) -> pb.ServiceLevel:
+    """A ServiceLevel with its SLA."""
+    return pb.ServiceLevel(name=level.name, rank=level.rank, sla=sla_message(level.sla))
+
+
+def sla_message(sla: Sla) -> pb.Sla:
+    """An SLA."""
+    return pb.Sla(
+        max_wait_seconds=sla.max_wait_seconds,
+        callback_offered=sla.callback_offered,
+        human_agent_guaranteed=sla.human_agent_guaranteed,
+        first_response_seconds=sla.first_response_seconds,
+    )
+
+
+def routing_message(routing: Routing) -> pb.Routing:
+    """A Routing."""
+    return pb.Routing(queue=routing.queue, priority=routing.priority, skills=routing.skills)
+
+
+def perk_messages(perks: Iterable[Perk]) -> list[pb.Perk]:
+    """Perks, each with its value when it has one."""
+    messages = []
+    for perk in perks:
+        message = pb.Perk(code=perk.code, description=perk.description, granted_by=perk.granted_by)
+        if perk.amount is not None:
+            message.amount_minor = perk.amount
+        elif perk.percent is not None:
+            message.percent = perk.percent
+        messages.append(message)
+    return messages
+
+
+def policy_info(policy: Policy) -> pb.PolicyInfo:
+    """What clients cache about the policy, including the baseline for their fallback."""
+    baseline = merge(policy, (), UNKNOWN_TIER)  # no rule matched: the baseline alone
+    return pb.PolicyInfo(
+        name=policy.name,
+        version=policy.version,
+        checksum=policy.checksum,
+        tiers=policy.tiers,
+        service_levels=[
+            pb.ServiceLevelRank(name=name, rank=rank)
+            for rank, name in enumerate(policy.service_levels)
+        ],
+        baseline=pb.Baseline(
+            service_level=service_level_message(baseline.service_level),
+            routing=routing_message(baseline.routing),
+            perks=perk_messages(baseline.perks),
+        ),
+        channel_parity=policy.channel_parity,
+    )
+
+
+def policy_error_messages(errors: Iterable[PolicyError]) -> list[admin_pb.PolicyError]:
+    """Policy compile errors for ValidatePolicy and ReloadPolicy."""
+    return [
+        admin_pb.PolicyError(
+            file=error.location.file,
+            line=error.location.line,
+            element=error.element,
+            reason=error.reason,
+            message=str(error),
+        )
+        for error in errors
+    ]

@@ -1,0 +1,127 @@
+"""Request validation: check every field, report every violation, map to domain types."""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+
+from tierline.v1 import entitlement_pb2 as pb
+
+from tierline_server.decisions import DecisionRequest
+from tierline_server.errors import FieldViolation, InvalidRequest
+from tierline_server.features.keys import CUSTOMER_ID_PATTERN
+from tierline_server.policy.domain import Context
+
+MAX_BATCH_ITEMS = 1000
+MAX_ATTRIBUTES = 32
+MAX_ORDER_VALUE_MINOR = 10**12  # ten billion in major units: beyond any real cart
+MAX_ITEM_COUNT = 100_000
+INTENT_PATTERN = re.compile(r"^[a-z0-9_.-]{0,64}$")
+CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+ATTRIBUTE_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_ATTRIBUTE_VALUE = 256
+
+CHANNEL_NAMES = {
+    pb.CHANNEL_PHONE: "phone",
+    pb.CHANNEL_CHAT: "chat",
+    pb.CHANNEL_EMAIL: "email",
+    pb.CHANNEL_SOCIAL: "social",
+    pb.CHANNEL_WEB: "web",
+    pb.CHANNEL_MOBILE_APP: "mobile_app",
+    pb.CHANNEL_IN_STORE: "in_store",
+}
+
+
+def decision_request(message: pb.DecideRequest) -> DecisionRequest:
+    """The domain request for a DecideRequest; raises InvalidRequest with every violation."""
+    violations = violations_of(message)
+    if violations:
+        raise InvalidRequest(violations)
+    return _to_domain(message)
+
+
+def batch_size_violations(message: pb.DecideBatchRequest) -> list[FieldViolation]:
+    """Violations of the batch as a whole (its items are checked one by one)."""
+    count = len(message.items)
+    if count == 0:
+        return [FieldViolation("items", "a batch needs at least one item")]
+    if count > MAX_BATCH_ITEMS:
+        return [FieldViolation("items", f"{count} items; at most {MAX_BATCH_ITEMS} per batch")]
+    return []
+
+
+def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
+    """Everything wrong with one DecideRequest, as field paths and reasons."""
+    found: list[FieldViolation] = []
+    if not CUSTOMER_ID_PATTERN.match(message.customer_id):
+        found.append(
+            FieldViolation("customer_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -")
+        )
+    if not message.HasField("context"):
+        found.append(FieldViolation("context", "is required (at least the channel)"))
+        return found
+    context = message.context
+    if context.channel not in CHANNEL_NAMES:
+        found.append(
+            FieldViolation("context.channel", "must be set to a known channel (e.g. CHANNEL_PHONE)")
+        )
+    if not INTENT_PATTERN.match(context.intent):
+        found.append(
+            FieldViolation("context.intent", "must be at most 64 characters of a-z 0-9 _ . -")
+        )
+    if context.HasField("order_value_minor"):
+        if not 0 <= context.order_value_minor <= MAX_ORDER_VALUE_MINOR:
+            found.append(
+                FieldViolation(
+                    "context.order_value_minor", f"must be between 0 and {MAX_ORDER_VALUE_MINOR}"
+                )
+            )
+        if not CURRENCY_PATTERN.match(context.currency):
+            found.append(
+                FieldViolation("context.currency", "an order value needs an ISO 4217 code (EUR)")
+            )
+    elif context.currency and not CURRENCY_PATTERN.match(context.currency):
+        found.append(FieldViolation("context.currency", "must be an ISO 4217 code such as EUR"))
+    if not 0 <= context.item_count <= MAX_ITEM_COUNT:
+        found.append(
+            FieldViolation("context.item_count", f"must be between 0 and {MAX_ITEM_COUNT}")
+        )
+    if len(context.attributes) > MAX_ATTRIBUTES:
+        found.append(
+            FieldViolation(
+                "context.attributes", f"{len(context.attributes)} entries; at most {MAX_ATTRIBUTES}"
+            )
+        )
+    for key, value in context.attributes.items():
+        if not ATTRIBUTE_KEY_PATTERN.match(key):
+            found.append(
+                FieldViolation(
+                    f"context.attributes[{key}]", "key must be 1-64 characters of A-Z a-z 0-9 _ . -"
+                )
+            )
+        if not 1 <= len(value) <= MAX_ATTRIBUTE_VALUE:
+            found.append(
+                FieldViolation(
+                    f"context.attributes[{key}]",
+                    f"value must be 1-{MAX_ATTRIBUTE_VALUE} characters",
+                )
+            )
+    return found
+
+
+def _to_domain(message: pb.DecideRequest) -> DecisionRequest:
+    context = message.context
+    return DecisionRequest(
+        customer_id=message.customer_id,
+        context=Context(
+            channel=CHANNEL_NAMES[context.channel],
+            intent=context.intent,
+            order_value=(
+                context.order_value_minor if context.HasField("order_value_minor") else None
+            ),
+            currency=context.currency,
+            item_count=context.item_count,
+            attributes=MappingProxyType(dict(context.attributes)),
+        ),
+        explain=message.explain,
+    )

@@ -1,0 +1,136 @@
+"""``tierline decide``: ask a running service for a decision, as a table or canonical JSON."""
+
+from __future__ import annotations
+
+import argparse
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from tierline.v1 import entitlement_pb2 as pb
+from tierline.v1 import entitlement_pb2_grpc as pb_grpc
+
+from tierline_server import config
+from tierline_server.commands.options import add_flag
+
+MINOR_UNITS = 2
+"""Decimal places of --order-value (cents); currencies with other exponents pass minor units."""
+DEFAULT_TIMEOUT_SECONDS = 5.0
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def register(groups: Any) -> None:
+    """Add ``decide`` to the CLI."""
+    parser = groups.add_parser("decide", help="ask a running service for a decision")
+    parser.add_argument("customer_id")
+    parser.add_argument("--channel", required=True, help="phone, chat, email, social, web, ...")
+    parser.add_argument("--intent", default="", help="support, billing, cancel, purchase, ...")
+    parser.add_argument("--order-value", type=_amount, help="order value, e.g. 59.90")
+    parser.add_argument("--currency", default="", help="ISO 4217 code, e.g. EUR")
+    parser.add_argument("--items", type=int, default=0, help="item count")
+    parser.add_argument("--attr", action="append", default=[], help="attribute key=value")
+    parser.add_argument("--explain", action="store_true", help="show why each rule matched")
+    parser.add_argument("--json", action="store_true", help="print protobuf's canonical JSON")
+    add_flag(parser, "--target", config.DEFAULT_LISTEN, "service address host:port")
+    parser.set_defaults(handler=decide_command)
+
+
+def _amount(text: str) -> int:
+    try:
+        value = Decimal(text).scaleb(MINOR_UNITS)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
+    if value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"{text} has more than {MINOR_UNITS} decimals")
+    return int(value)
+
+
+def request_for(args: argparse.Namespace) -> pb.DecideRequest:
+    """The DecideRequest for the command line."""
+    attributes = dict(pair.split("=", 1) for pair in args.attr if "=" in pair)
+    channel = f"CHANNEL_{args.channel.upper()}"
+    context = pb.InteractionContext(
+        # an unknown name is sent as UNSPECIFIED and the service says what is wrong with it
+        channel=pb.Channel.Value(channel) if channel in pb.Channel.keys() else 0,
+        intent=args.intent,
+        currency=args.currency,
+        item_count=args.items,
+        attributes=attributes,
+    )
+    if args.order_value is not None:
+        context.order_value_minor = args.order_value
+    return pb.DecideRequest(customer_id=args.customer_id, context=context, explain=args.explain)
+
+
+def decide_command(args: argparse.Namespace) -> int:
+    """Print the decision; exit 1 with the status (and field violations) on an error."""
+    with grpc.insecure_channel(args.target) as channel:
+        stub = pb_grpc.EntitlementServiceStub(channel)
+        try:
+            response = stub.Decide(request_for(args), timeout=DEFAULT_TIMEOUT_SECONDS)
+        except grpc.RpcError as error:
+            _print_error(error)
+            return 1
+    if args.json:
+        print(json_format.MessageToJson(response))
+    else:
+        print_decision(response.decision)
+    return 0
+
+
+def _print_error(error: grpc.RpcError) -> None:
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    errors.print(f"[red]{error.code().name}[/red]: {escape(error.details() or '')}")
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else []:
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            for violation in bad_request.field_violations:
+                errors.print(f"  {violation.field}: {escape(violation.description)}")
+
+
+def print_decision(decision: pb.Decision) -> None:
+    """A Decision message as a readable table."""
+    level, sla, routing, metrics = (
+        decision.service_level,
+        decision.service_level.sla,
+        decision.routing,
+        decision.metrics,
+    )
+    table = Table(title=f"Decision {decision.decision_id}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("customer", f"{decision.customer_id} (tier {decision.tier})")
+    table.add_row("service level", f"{level.name} (rank {level.rank})")
+    table.add_row(
+        "SLA",
+        f"wait <= {sla.max_wait_seconds}s, first response <= {sla.first_response_seconds}s, "
+        f"callback {'yes' if sla.callback_offered else 'no'}, "
+        f"human agent {'guaranteed' if sla.human_agent_guaranteed else 'not guaranteed'}",
+    )
+    skills = f", skills {', '.join(routing.skills)}" if routing.skills else ""
+    table.add_row("routing", f"{routing.queue} (priority {routing.priority}){skills}")
+    for perk in decision.perks:
+        value = {"amount_minor": f" {perk.amount_minor} (minor units)", "percent": f" {perk.percent:g}%"}
+        shown = value.get(perk.WhichOneof("value") or "", "")
+        table.add_row("perk", f"{perk.code}{shown}  [dim]by {perk.granted_by}[/dim]")
+    table.add_row("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)")
+    if decision.degraded:
+        table.add_row("[red]degraded[/red]", decision.degraded_reason)
+    for rule in decision.explanation.rules:
+        table.add_row(f"why {rule.rule_id}", escape(rule.condition))
+    table.add_row(
+        "metrics",
+        f"{metrics.total_micros} us total, {metrics.lookup_micros} us lookup, "
+        f"{metrics.eval_micros} us rules; features from "
+        f"{pb.FeatureSource.Name(metrics.feature_source).removeprefix('FEATURE_SOURCE_').lower()}",
+    )
+    table.add_row("policy", decision.policy_version)
+    console.print(table)

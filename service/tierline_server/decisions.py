@@ -1,0 +1,112 @@
+"""The decision path: look up features, evaluate the policy, measure, count.
+
+Handlers map protobuf to these types and back; this module knows nothing of gRPC.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tierline_server.active_policy import ActivePolicy
+from tierline_server.features.store import FeatureLookup, FeatureSource, FeatureStore
+from tierline_server.ids import new_decision_id
+from tierline_server.metrics import Metrics
+from tierline_server.policy.domain import Context, Decision, Facts
+
+DEGRADED_FEATURES_UNAVAILABLE = "features_unavailable"
+"""degraded_reason when Redis could not be read: only the baseline and context-only rules apply."""
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One customer in one interaction."""
+
+    customer_id: str
+    context: Context
+    explain: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A decision with what it cost and where its features came from."""
+
+    decision_id: str
+    customer_id: str
+    decision: Decision
+    feature_source: FeatureSource
+    features_age_seconds: float | None
+    lookup_micros: int
+    eval_micros: int
+    total_micros: int
+    facts: Facts | None = None
+    """What the rules saw; only with explain."""
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the features could not be read."""
+        return self.feature_source is FeatureSource.UNAVAILABLE
+
+    @property
+    def degraded_reason(self) -> str:
+        """Why the decision is degraded ('' when it is not)."""
+        return DEGRADED_FEATURES_UNAVAILABLE if self.degraded else ""
+
+
+class DecisionService:
+    """Decides for one request or a batch; never fails because Redis does."""
+
+    def __init__(self, policy: ActivePolicy, store: FeatureStore, metrics: Metrics) -> None:
+        self._policy = policy
+        self._store = store
+        self._metrics = metrics
+
+    async def decide(self, request: DecisionRequest) -> Outcome:
+        """Decide for one request (one Redis round trip at most)."""
+        started = time.perf_counter_ns()
+        lookup = await self._store.lookup(request.customer_id)
+        return self._evaluate(request, lookup, started, time.perf_counter_ns() - started)
+
+    async def decide_many(self, requests: Sequence[DecisionRequest]) -> list[Outcome]:
+        """Decide for a batch with one Redis round trip for all of its customers."""
+        started = time.perf_counter_ns()
+        lookups = await self._store.lookup_many([r.customer_id for r in requests])
+        lookup_ns = time.perf_counter_ns() - started
+        return [
+            self._evaluate(request, lookup, started, lookup_ns)
+            for request, lookup in zip(requests, lookups, strict=True)
+        ]
+
+    def _evaluate(
+        self, request: DecisionRequest, lookup: FeatureLookup, started: int, lookup_ns: int
+    ) -> Outcome:
+        decider = self._policy.decider  # one policy for the whole decision, even mid-reload
+        degraded = lookup.source is FeatureSource.UNAVAILABLE
+        eval_started = time.perf_counter_ns()
+        decision = decider.decide(
+            lookup.features, request.context, degraded=degraded, explain=request.explain
+        )
+        finished = time.perf_counter_ns()
+        eval_ns = finished - eval_started
+        self._count(decision, degraded, eval_ns)
+        return Outcome(
+            decision_id=new_decision_id(),
+            customer_id=request.customer_id,
+            decision=decision,
+            feature_source=lookup.source,
+            features_age_seconds=lookup.age_seconds,
+            lookup_micros=lookup_ns // 1000,
+            eval_micros=eval_ns // 1000,
+            total_micros=(finished - started) // 1000,
+            facts=decider.facts(lookup.features, request.context) if request.explain else None,
+        )
+
+    def _count(self, decision: Decision, degraded: bool, eval_ns: int) -> None:
+        metrics = self._metrics
+        metrics.rule_evaluation_duration.observe(eval_ns / 1e9)
+        metrics.decisions.labels(decision.service_level.name, decision.tier).inc()
+        for rule_id in decision.matched_rules:
+            metrics.rule_matches.labels(rule_id).inc()
+        if degraded:
+            metrics.degraded_decisions.inc()

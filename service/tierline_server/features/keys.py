@@ -1,0 +1,45 @@
+"""How customers are named in Redis: validated ids, hash keys, and the invalidation message."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+CUSTOMER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}\Z")
+"""A customer id: 1-128 characters of ``A-Z a-z 0-9 . _ : @ -``. ``\\Z``, not ``$``, so that a
+trailing newline does not pass (``$`` matches before one)."""
+
+UPDATED_FIELD = "_updated"
+"""Hash field holding when the customer's features were written (epoch seconds)."""
+
+
+class InvalidCustomerId(ValueError):
+    """A customer id that must not become part of a Redis key."""
+
+    def __init__(self, customer_id: object) -> None:
+        super().__init__(
+            f"customer id {customer_id!r} is not 1-128 characters of A-Z a-z 0-9 . _ : @ -"
+        )
+
+
+def is_customer_id(value: object) -> bool:
+    """Whether ``value`` is a valid customer id."""
+    return isinstance(value, str) and CUSTOMER_ID_PATTERN.match(value) is not None
+
+
+def customer_key(prefix: str, customer_id: str) -> str:
+    """The hash key of a customer; raises InvalidCustomerId before a bad id reaches Redis."""
+    if not is_customer_id(customer_id):
+        raise InvalidCustomerId(customer_id)
+    return prefix + customer_id
+
+
+def invalidation_message(customer_ids: Iterable[str]) -> str:
+    """One pub/sub message naming changed customers (ids cannot contain spaces)."""
+    return " ".join(customer_ids)
+
+
+def invalidated_ids(message: bytes | str) -> list[str]:
+    """The customer ids named by an invalidation message; anything else in it is ignored."""
+    text = message.decode(errors="replace") if isinstance(message, bytes) else message
+    return [word for word in text.split() if is_customer_id(word)]

@@ -1,0 +1,134 @@
+"""Redis clients built from RedisSettings: the request path, the invalidation listener, writers.
+
+The request path gets the settings' timeouts and at most one immediate reconnect (a pooled
+connection may have died with a Redis restart); a slow or absent Redis is never retried there,
+because the caller is waiting. Writers (the CLI) get longer timeouts and a few retries with
+backoff: nobody is waiting on the phone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, TypeAlias
+
+import redis
+import redis.asyncio
+import redis.asyncio.retry
+from redis import exceptions
+from redis.backoff import ExponentialBackoff, NoBackoff
+
+from tierline_server.config import RedisSettings
+
+AsyncClient: TypeAlias = "redis.asyncio.Redis | redis.asyncio.RedisCluster"
+SyncClient: TypeAlias = "redis.Redis | redis.RedisCluster"
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""URL schemes that select Redis Cluster, and the scheme redis-py is given instead."""
+
+WRITER_TIMEOUT_SECONDS = 10.0
+WRITER_RETRIES = 3
+LISTENER_HEALTH_CHECK_SECONDS = 5
+"""The listener PINGs this often while idle, so a dead subscription is noticed and renewed."""
+
+FAILURES: tuple[type[BaseException], ...] = (
+    exceptions.RedisError,
+    exceptions.RedisClusterException,
+    OSError,
+    asyncio.TimeoutError,
+)
+"""What a Redis call may raise when Redis is slow, down, refusing or being resharded."""
+
+
+def is_cluster(settings: RedisSettings) -> bool:
+    """Whether the settings name a Redis Cluster (by flag or by URL scheme)."""
+    scheme = settings.url.partition("://")[0]
+    return settings.cluster or scheme in CLUSTER_SCHEMES
+
+
+def node_url(settings: RedisSettings) -> str:
+    """The URL as redis-py spells it: a ``+cluster`` scheme becomes plain redis:// or rediss://."""
+    scheme, separator, rest = settings.url.partition("://")
+    return f"{CLUSTER_SCHEMES.get(scheme, scheme)}{separator}{rest}"
+
+
+def request_client(settings: RedisSettings) -> AsyncClient:
+    """The asyncio client for lookups: the settings' timeouts, no retry on a timeout."""
+    options: dict[str, Any] = {
+        "socket_timeout": settings.timeout_seconds,
+        "socket_connect_timeout": settings.connect_timeout_seconds,
+        "health_check_interval": settings.health_check_seconds,
+        # One immediate reconnect for a connection that died while pooled; never a retry of a
+        # timeout, which would double the time a caller waits.
+        "retry": redis.asyncio.retry.Retry(NoBackoff(), 1, (exceptions.ConnectionError,)),
+    }
+    if is_cluster(settings):
+        return redis.asyncio.RedisCluster.from_url(node_url(settings), **options)
+    return redis.asyncio.from_url(node_url(settings), **options)
+
+
+def listener_client(settings: RedisSettings) -> redis.asyncio.Redis:
+    """A client for the invalidation subscription; it never reconnects by itself.
+
+    The listener must know when its subscription broke (messages may have been missed, so the
+    near-cache is cleared), hence no retries here. In a cluster it subscribes on the seed node:
+    Redis Cluster forwards every PUBLISH to all nodes.
+    """
+    return redis.asyncio.from_url(
+        node_url(settings),
+        socket_connect_timeout=settings.connect_timeout_seconds,
+        socket_keepalive=True,
+        health_check_interval=LISTENER_HEALTH_CHECK_SECONDS,
+        retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+    )
+
+
+def writer_client(settings: RedisSettings) -> SyncClient:
+    """A blocking client for the CLI's writes: generous timeouts and a few retries."""
+    options: dict[str, Any] = {
+        "socket_timeout": WRITER_TIMEOUT_SECONDS,
+        "socket_connect_timeout": WRITER_TIMEOUT_SECONDS,
+        "retry": redis.Retry(ExponentialBackoff(cap=1.0, base=0.05), WRITER_RETRIES),
+    }
+    if is_cluster(settings):
+        return redis.RedisCluster.from_url(node_url(settings), **options)
+    return redis.from_url(node_url(settings), **options)
+
+
+def error_kind(error: BaseException) -> str:
+    """The ``redis_errors`` metric's kind for a failure (one of metrics.REDIS_ERROR_KINDS)."""
+    # Order matters: AuthenticationError is a ConnectionError, ClusterDownError a ResponseError.
+    if isinstance(error, exceptions.TimeoutError | asyncio.TimeoutError | TimeoutError):
+        return "timeout"
+    if isinstance(
+        error,
+        exceptions.AuthenticationError
+        | exceptions.AuthorizationError
+        | exceptions.AuthenticationWrongNumberOfArgsError
+        | exceptions.NoPermissionError,
+    ):
+        return "auth"
+    if isinstance(error, exceptions.ReadOnlyError):
+        return "readonly"
+    if isinstance(
+        error,
+        exceptions.ClusterError
+        | exceptions.AskError
+        | exceptions.TryAgainError
+        | exceptions.ClusterCrossSlotError
+        | exceptions.RedisClusterException,
+    ):
+        return "cluster"
+    if isinstance(error, exceptions.ConnectionError | OSError):
+        return "connection"
+    return "other"
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether a failure says Redis is unusable (rather than one key being wrong).
+
+    A plain error reply such as WRONGTYPE means Redis answered: one malformed customer must not
+    open the circuit for everyone.
+    """
+    return not (
+        isinstance(error, exceptions.ResponseError) and error_kind(error) == "other"
+    )

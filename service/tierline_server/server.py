@@ -1,0 +1,137 @@
+"""Wire the service together and run it until SIGTERM / SIGINT.
+
+Start: policy -> feature store -> servicers behind one interceptor -> health -> reflection ->
+port -> metrics endpoint -> SERVING. Stop: NOT_SERVING -> drain in-flight RPCs within the
+grace period -> close Redis and the metrics endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import REGISTRY, start_http_server
+from tierline.v1 import entitlement_pb2, entitlement_pb2_grpc, policy_admin_pb2, policy_admin_pb2_grpc
+
+from tierline_server.active_policy import ActivePolicy
+from tierline_server.api.admin import PolicyAdminServicer
+from tierline_server.api.entitlement import EntitlementServicer
+from tierline_server.api.interceptors import ErrorInterceptor
+from tierline_server.config import ServerConfig
+from tierline_server.decisions import DecisionService
+from tierline_server.features.store import FeatureStore
+from tierline_server.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+ENTITLEMENT_SERVICE = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"].full_name
+ADMIN_SERVICE = policy_admin_pb2.DESCRIPTOR.services_by_name["PolicyAdminService"].full_name
+FEATURE_STORE_HEALTH = "tierline.features"
+"""Health entry that reports Redis: NOT_SERVING while Redis is unreachable (decisions degrade)."""
+OVERALL_HEALTH = ""
+REDIS_PROBE_SECONDS = 1.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class TierlineServer:
+    """A running Tierline: start(), then stop(); ``port`` is the bound gRPC port."""
+
+    def __init__(self, config: ServerConfig, metrics: Metrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.policy = ActivePolicy(Path(config.policy_path), metrics)
+        self.store = FeatureStore(self.policy.policy, config.redis, config.near_cache, metrics)
+        self.policy.on_change(self.store.set_policy)
+        self.health = health.aio.HealthServicer()
+        self.server = grpc.aio.server(
+            interceptors=[ErrorInterceptor()],
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", config.max_message_bytes),
+                ("grpc.so_reuseport", 1),
+            ],
+        )
+        self.port = 0
+        self._services = [ENTITLEMENT_SERVICE] + ([ADMIN_SERVICE] if config.enable_admin else [])
+        self._metrics_http: Any = None
+        self._probe: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen, then report SERVING once everything is ready."""
+        await self._set_health(NOT_SERVING)
+        await self.store.start()
+        decisions = DecisionService(self.policy, self.store, self.metrics)
+        entitlement_pb2_grpc.add_EntitlementServiceServicer_to_server(
+            EntitlementServicer(decisions, self.policy, self.metrics), self.server
+        )
+        if self.config.enable_admin:
+            policy_admin_pb2_grpc.add_PolicyAdminServiceServicer_to_server(
+                PolicyAdminServicer(self.policy), self.server
+            )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = self.server.add_insecure_port(self.config.listen)
+        if self.config.metrics_port:
+            self._metrics_http, _ = start_http_server(
+                self.config.metrics_port, addr="0.0.0.0", registry=self.metrics.registry
+            )
+        await self.server.start()
+        await self._set_health(SERVING)
+        self._probe = asyncio.create_task(self._probe_redis())
+
+    async def stop(self) -> None:
+        """Drain: NOT_SERVING, finish in-flight RPCs within the grace period, close resources."""
+        await self._set_health(NOT_SERVING)
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        await self.server.stop(self.config.grace_seconds)
+        await self.store.close()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+
+    async def _set_health(self, status: int) -> None:
+        for service in [OVERALL_HEALTH, *self._services]:
+            await self.health.set(service, status)
+
+    async def _probe_redis(self) -> None:
+        while True:
+            reachable = await self.store.ping()
+            await self.health.set(FEATURE_STORE_HEALTH, SERVING if reachable else NOT_SERVING)
+            await asyncio.sleep(REDIS_PROBE_SECONDS)
+
+
+async def serve(config: ServerConfig) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads the policy."""
+    server = TierlineServer(config, Metrics(REGISTRY))
+    await server.start()
+    host = config.listen.rsplit(":", 1)[0]
+    log.info(
+        "tierline listening on %s:%d, serving policy %s %s (metrics %s)",
+        host,
+        server.port,
+        server.policy.policy.name,
+        server.policy.policy.version,
+        f"on :{config.metrics_port}/metrics" if config.metrics_port else "off",
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, server.policy.reload)
+    await stopping.wait()
+    log.info("draining (grace %.1fs)", config.grace_seconds)
+    await server.stop()
+    log.info("stopped")
