@@ -421,9 +421,13 @@ def latency_table(stats: dict[str, LatencyStats]) -> Table:
     return table
 
 
-def rss_table(points: Sequence[RssPoint]) -> Table:
+def rss_table(points: Sequence[RssPoint], before_kib: int) -> Table:
     """RSS (and Python allocated blocks) at each checkpoint of the RSS run."""
-    table = Table(title="Memory over Decider.decide calls")
+    table = Table(
+        title="Memory over Decider.decide calls",
+        caption=f"VmRSS before the first decision of this process: {before_kib * 1024 / 1e6:.2f} MB"
+        " (0 = after the latency runs)",
+    )
     for column in ("decisions", "VmRSS (MB)", "Δ from 0 (MB)", "Python blocks", "elapsed (s)"):
         table.add_column(column, justify="right")
     base = points[0]
@@ -490,6 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     decider = Decider(load_policy(args.policy))  # imports durable-rules, tunes malloc
     bare = BareRuleset(BARE_CONDITIONS)
     samples = make_samples(decider, args.samples, args.seed)
+    before_kib = rss_kib()
     disagreements = count_disagreements(decider, bare, samples)
     console.print(environment_table(args, len(samples), disagreements))
 
@@ -502,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.collect()
     with console.status(f"RSS over {args.rss_decisions:,} decisions ..."):
         points = measure_rss(decider, samples, args.rss_decisions)
-    console.print(rss_table(points))
+    console.print(rss_table(points, before_kib))
     console.print(targets_table(stats, points))
     return 0
 

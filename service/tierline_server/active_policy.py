@@ -54,7 +54,9 @@ class ActivePolicy:
             decider = Decider(load_policy(self.path))
         except PolicyInvalid as invalid:
             self._metrics.policy_reloads.labels("rejected").inc()
-            log.warning("policy reload rejected, still serving %s:\n%s", self.policy.version, invalid)
+            log.warning(
+                "policy reload rejected, still serving %s:\n%s", self.policy.version, invalid
+            )
             return ReloadResult(False, self.policy, tuple(invalid.errors))
         self.decider = decider
         self._metrics.policy_reloads.labels("success").inc()
@@ -66,9 +68,9 @@ class ActivePolicy:
 
     def _publish(self, policy: Policy) -> None:
         self._metrics.track_policy(
-            policy.name,
-            policy.version,
-            policy.checksum,
+            name=policy.name,
+            version=policy.version,
+            checksum=policy.checksum,
             rules=[rule.id for rule in policy.rules],
             levels=policy.service_levels,
             tiers=policy.tiers,

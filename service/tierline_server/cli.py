@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from tierline_server.commands import decide as decide_commands
+from tierline_server.commands import features as features_commands
 from tierline_server.commands import policy as policy_commands
 from tierline_server.commands import serve as serve_commands
 from tierline_server.policy.errors import EngineUnavailable
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     policy_commands.register(groups)
+    features_commands.register(groups)
     serve_commands.register(groups)
     decide_commands.register(groups)
     return parser

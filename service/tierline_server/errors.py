@@ -30,4 +30,3 @@ class InvalidRequest(TierlineError):
     def __init__(self, violations: Sequence[FieldViolation]) -> None:
         super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
         self.violations = tuple(violations)
-

@@ -12,7 +12,7 @@ _last_random = 0
 
 def new_decision_id() -> str:
     """A 26-character ULID; ids made in one process are strictly increasing."""
-    global _last_ms, _last_random  # noqa: PLW0603 - monotonic state of this process's ids
+    global _last_ms, _last_random
     now_ms = time.time_ns() // 1_000_000
     if now_ms <= _last_ms:  # same millisecond (or clock step back): count up, stay sortable
         now_ms, random_part = _last_ms, _last_random + 1

@@ -122,8 +122,8 @@ class Metrics:
             self.policy_reloads.labels(result)
 
     def track_policy(
-        self, name: str, version: str, checksum: str, rules: Iterable[str], levels: Iterable[str],
-        tiers: Iterable[str],
+        self, *, name: str, version: str, checksum: str, rules: Iterable[str],
+        levels: Iterable[str], tiers: Iterable[str],
     ) -> None:  # fmt: skip
         """Publish the served policy and pre-initialise its rule, level and tier labels."""
         self.policy_info.info({"name": name, "version": version, "checksum": checksum})

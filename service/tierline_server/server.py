@@ -18,7 +18,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, start_http_server
-from tierline.v1 import entitlement_pb2, entitlement_pb2_grpc, policy_admin_pb2, policy_admin_pb2_grpc
+from tierline.v1 import (
+    entitlement_pb2,
+    entitlement_pb2_grpc,
+    policy_admin_pb2,
+    policy_admin_pb2_grpc,
+)
 
 from tierline_server.active_policy import ActivePolicy
 from tierline_server.api.admin import PolicyAdminServicer

@@ -47,7 +47,11 @@ def decision_message(outcome: Outcome) -> pb.Decision:
     )
     if outcome.facts is not None:
         for name, value in outcome.facts.values.items():
-            side = message.explanation.context if is_context_field(name) else message.explanation.features
+            side = (
+                message.explanation.context
+                if is_context_field(name)
+                else message.explanation.features
+            )
             side[name] = str(value)
         message.explanation.rules.extend(
             pb.RuleExplanation(rule_id=trace.rule_id, condition=trace.condition)

@@ -55,10 +55,8 @@ def _amount(text: str) -> int:
 def request_for(args: argparse.Namespace) -> pb.DecideRequest:
     """The DecideRequest for the command line."""
     attributes = dict(pair.split("=", 1) for pair in args.attr if "=" in pair)
-    channel = f"CHANNEL_{args.channel.upper()}"
     context = pb.InteractionContext(
-        # an unknown name is sent as UNSPECIFIED and the service says what is wrong with it
-        channel=pb.Channel.Value(channel) if channel in pb.Channel.keys() else 0,
+        channel=_channel(args.channel),
         intent=args.intent,
         currency=args.currency,
         item_count=args.items,
@@ -67,6 +65,16 @@ def request_for(args: argparse.Namespace) -> pb.DecideRequest:
     if args.order_value is not None:
         context.order_value_minor = args.order_value
     return pb.DecideRequest(customer_id=args.customer_id, context=context, explain=args.explain)
+
+
+def _channel(name: str) -> int:
+    """The Channel value for a name; an unknown name is sent as UNSPECIFIED, for the service to
+    explain what is wrong with it."""
+    try:
+        value: int = pb.Channel.Value(f"CHANNEL_{name.upper()}")
+    except ValueError:
+        return pb.CHANNEL_UNSPECIFIED
+    return value
 
 
 def decide_command(args: argparse.Namespace) -> int:
@@ -93,7 +101,7 @@ def _print_error(error: grpc.RpcError) -> None:
         bad_request = error_details_pb2.BadRequest()
         if detail.Unpack(bad_request):
             for violation in bad_request.field_violations:
-                errors.print(f"  {violation.field}: {escape(violation.description)}")
+                errors.print(f"  {escape(violation.field)}: {escape(violation.description)}")
 
 
 def print_decision(decision: pb.Decision) -> None:
@@ -118,7 +126,10 @@ def print_decision(decision: pb.Decision) -> None:
     skills = f", skills {', '.join(routing.skills)}" if routing.skills else ""
     table.add_row("routing", f"{routing.queue} (priority {routing.priority}){skills}")
     for perk in decision.perks:
-        value = {"amount_minor": f" {perk.amount_minor} (minor units)", "percent": f" {perk.percent:g}%"}
+        value = {
+            "amount_minor": f" {perk.amount_minor} (minor units)",
+            "percent": f" {perk.percent:g}%",
+        }
         shown = value.get(perk.WhichOneof("value") or "", "")
         table.add_row("perk", f"{perk.code}{shown}  [dim]by {perk.granted_by}[/dim]")
     table.add_row("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)")

@@ -30,7 +30,11 @@ def parse_bool(text: str) -> bool:
 
 
 def add_flag(
-    parser: argparse.ArgumentParser, flag: str, default: Any, help: str, parse: Callable[[str], Any] = str
+    parser: argparse.ArgumentParser,
+    flag: str,
+    default: Any,
+    help: str,
+    parse: Callable[[str], Any] = str,
 ) -> None:
     """A flag whose default is read from TIERLINE_<FLAG> first; the help names the variable."""
     parser.add_argument(
@@ -81,9 +85,7 @@ def add_near_cache_arguments(parser: argparse.ArgumentParser) -> None:
     """The near-cache's switch, size and TTLs."""
     add_flag(parser, "--near-cache", True, "cache features in process", parse_bool)
     add_flag(parser, "--near-cache-size", config.DEFAULT_NEAR_CACHE_SIZE, "cached customers", int)
-    add_flag(
-        parser, "--near-cache-ttl", config.DEFAULT_NEAR_CACHE_TTL_SECONDS, "seconds", float
-    )
+    add_flag(parser, "--near-cache-ttl", config.DEFAULT_NEAR_CACHE_TTL_SECONDS, "seconds", float)
     add_flag(
         parser,
         "--near-cache-negative-ttl",

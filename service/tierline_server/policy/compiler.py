@@ -244,7 +244,9 @@ class _Compiler:
             or not all(isinstance(level, str) and level for level in levels)
         ):
             self.error(
-                self.doc.location, "service_levels", "must be a non-empty list of names, lowest first"
+                self.doc.location,
+                "service_levels",
+                "must be a non-empty list of names, lowest first",
             )
             return []
         if len(set(levels)) != len(levels):
@@ -254,7 +256,9 @@ class _Compiler:
     def baseline(self, levels: list[str]) -> BaselineSpec | None:
         raw = self.doc.get("baseline")
         if not raw:
-            self.error(self.doc.location, "baseline", "missing or empty: every policy needs a floor")
+            self.error(
+                self.doc.location, "baseline", "missing or empty: every policy needs a floor"
+            )
             return None
         where = getattr(raw, "location", self.doc.location)
         baseline = self.validate(BaselineSpec, raw, "baseline", where)

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any, TypeAlias
 
 from tierline_server.policy.domain import Facts
+from tierline_server.policy.model import fits_engine
 
 OPERATORS = ("eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "matches")
 """Operators a policy may write; ``ne`` and ``not_matches`` arise only from pushing ``not`` down."""
@@ -44,6 +45,11 @@ _OPERATORS_BY_TYPE = {
     "int": {"eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists"},
     "number": {"eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists"},
     "bool": {"eq", "exists"},
+}
+
+_RANGE_HINT = {
+    "number": " (numbers: at most 4 decimals, magnitude below 10^15)",
+    "int": " (integers: 64-bit)",
 }
 
 _UNKNOWN_FIELD_HINT = "declare it under `features`, or use a context field or attributes.<key>"
@@ -75,9 +81,9 @@ class FieldType:
             return isinstance(value, str) and (self.values is None or value in self.values)
         if self.type == "bool":
             return isinstance(value, bool)
-        if self.type == "int":
-            return isinstance(value, int) and not isinstance(value, bool)
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return (self.type == "number" or isinstance(value, int)) and fits_engine(value)
 
 
 @dataclass(frozen=True)
@@ -147,16 +153,16 @@ def _parse(raw: Any, fields: Mapping[str, FieldType], path: str, errors: list[st
             if not value:
                 errors.append(f"{where}: no operator given")
             parts.extend(
-                _leaf(key, op, operand, fields[key], f"{where}.{op}", errors)
+                _leaf(key, op, operand, fields[key], where=f"{where}.{op}", errors=errors)
                 for op, operand in value.items()
             )
         else:
-            parts.append(_leaf(key, "eq", value, fields[key], where, errors))
+            parts.append(_leaf(key, "eq", value, fields[key], where=where, errors=errors))
     return parts[0] if len(parts) == 1 else All(tuple(parts))
 
 
 def _leaf(
-    name: str, op: str, value: Any, field: FieldType, where: str, errors: list[str]
+    name: str, op: str, value: Any, field: FieldType, *, where: str, errors: list[str]
 ) -> Compare:
     leaf = Compare(name, op, value)
     if op not in OPERATORS:
@@ -192,7 +198,9 @@ def _constant_errors(name: str, value: Any, field: FieldType, where: str) -> Ite
     if field.values is not None and isinstance(value, str):
         yield f"{where}: {value!r} is not a value of {name!r} (one of {', '.join(field.values)})"
     else:
-        yield f"{where}: {value!r} is not a {field.type}, as {name!r} is"
+        yield f"{where}: {value!r} is not a valid {field.type} for {name!r}" + _RANGE_HINT.get(
+            field.type, ""
+        )
 
 
 def normalise(condition: Condition, negate: bool = False) -> Condition:

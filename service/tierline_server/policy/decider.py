@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from tierline_server.policy import conditions
@@ -16,12 +17,18 @@ from tierline_server.policy.domain import UNKNOWN_TIER, Context, Decision, Facts
 from tierline_server.policy.engine import RuleEngine
 from tierline_server.policy.merge import merge
 
+MERGE_CACHE_SIZE = 4096
+"""Distinct (tier, matched rules) combinations remembered; a policy yields few of them."""
+
 
 class Decider:
     """Evaluates one policy. Build one per policy; a reload builds a new one and swaps it in."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        # Without explain, a decision depends only on the tier and the matched rules, and a
+        # Decision is immutable: merging once per combination halves our cost over the engine.
+        self._merged = lru_cache(maxsize=MERGE_CACHE_SIZE)(self._merge)
         self.engine = RuleEngine([(rule.id, rule.condition) for rule in policy.rules])
         self._rules = {rule.id: rule for rule in policy.rules}
         self._context_only = {
@@ -32,7 +39,9 @@ class Decider:
         self._defaults = {name: spec.default for name, spec in policy.features.items()}
         read = set().union(*(conditions.fields_read(rule.condition) for rule in policy.rules))
         self._attributes = sorted(
-            name.removeprefix(ATTRIBUTE_PREFIX) for name in read if name.startswith(ATTRIBUTE_PREFIX)
+            name.removeprefix(ATTRIBUTE_PREFIX)
+            for name in read
+            if name.startswith(ATTRIBUTE_PREFIX)
         )
 
     def facts(self, features: Mapping[str, Any], context: Context) -> Facts:
@@ -77,15 +86,17 @@ class Decider:
         (and the baseline) may apply, so nobody gets what their unknown features would deny.
         """
         facts = self.facts(features, context)
-        matched = [
-            self._rules[rule_id]
+        matched = tuple(
+            rule_id
             for rule_id in self.engine.matched(facts)
             if not degraded or rule_id in self._context_only
-        ]
-        traces = (
-            [RuleTrace(rule.id, conditions.explain(rule.condition, facts)) for rule in matched]
-            if explain
-            else []
         )
         tier = str(facts.values.get(TIER_FEATURE, UNKNOWN_TIER)) if features else UNKNOWN_TIER
-        return merge(self.policy, matched, tier, traces)
+        if not explain:
+            return self._merged(tier, matched)
+        rules = [self._rules[rule_id] for rule_id in matched]
+        traces = [RuleTrace(rule.id, conditions.explain(rule.condition, facts)) for rule in rules]
+        return merge(self.policy, rules, tier, traces)
+
+    def _merge(self, tier: str, matched: tuple[str, ...]) -> Decision:
+        return merge(self.policy, [self._rules[rule_id] for rule_id in matched], tier)

@@ -176,8 +176,10 @@ class RuleEngine:
             try:
                 self._host.assert_fact(self._name, fact)
             except self._durable.MessageNotHandledException:
-                pass  # no rule matched: the baseline alone applies
-            finally:
+                pass  # no rule matched: the baseline alone applies, and no session was kept
+            else:
+                # Only a handled fact leaves a session; deleting one that was never created
+                # crashes durable-rules (segfault on a fresh ruleset).
                 self._host.delete_state(self._name, _SESSION_ID)
             # An `$or` fires once per branch that holds: each rule counts once.
             fired = sorted(set(self._fired))

@@ -16,6 +16,21 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 FeatureType = Literal["enum", "int", "number", "bool", "string"]
 
+MAX_INT = 2**63 - 1
+"""Largest int magnitude: the engine compares 64-bit integers."""
+MAX_NUMBER = 1e15
+NUMBER_DECIMALS = 4
+"""Numbers are kept to 4 decimals below 10^15: the range the engine's number parser reads."""
+
+
+def fits_engine(value: int | float) -> bool:
+    """Whether a number is within what the rule engine compares exactly."""
+    if isinstance(value, int):
+        return abs(value) <= MAX_INT
+    return (
+        math.isfinite(value) and abs(value) < MAX_NUMBER and round(value, NUMBER_DECIMALS) == value
+    )
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -42,14 +57,13 @@ class FeatureSpec(_Model):
             "int": (int,),
             "number": (int, float),
         }
-        if isinstance(self.default, bool) and self.type != "bool" or not isinstance(
+        if (isinstance(self.default, bool) and self.type != "bool") or not isinstance(
             self.default, expected[self.type]
         ):
             raise ValueError(f"default {self.default!r} is not a {self.type}")
         if self.values is not None and self.default not in self.values:
             raise ValueError(f"default {self.default!r} is not one of {list(self.values)}")
         return self
-
 
     def parse(self, raw: Any) -> Any:
         """A typed value from a stored string or a JSON value; ValueError when it does not fit."""
@@ -60,14 +74,15 @@ class FeatureSpec(_Model):
             if text in _TRUE or text in _FALSE:
                 return text in _TRUE
         elif self.type == "int":
-            if isinstance(raw, int) and not isinstance(raw, bool):
-                return raw
+            number = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
             if isinstance(raw, str):
-                return int(raw.strip())
+                number = int(raw.strip())
+            if number is not None and fits_engine(number):
+                return number
         elif self.type == "number":
             if isinstance(raw, int | float | str) and not isinstance(raw, bool):
-                value = float(raw)
-                if math.isfinite(value):
+                value = round(float(raw), NUMBER_DECIMALS)
+                if fits_engine(value):
                     return value
         elif isinstance(raw, str) and (self.values is None or raw in self.values):
             return raw

@@ -138,4 +138,4 @@ def read_policy_source(path: Path) -> PolicySource:
 def read_policy_text(text: str, name: str = "<candidate>") -> PolicySource:
     """A policy given as text (ValidatePolicy), as one file."""
     checksum = hashlib.sha256(text.encode()).hexdigest()
-    return PolicySource(parse_text(text, name), checksum, (name,))
+    return PolicySource(merge_documents([parse_text(text, name)]), checksum, (name,))

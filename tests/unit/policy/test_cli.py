@@ -1,0 +1,225 @@
+"""``tierline policy check | test | eval`` through the CLI's entry point."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from policy_support import DEFAULT_POLICY, policy_text
+from tierline_server.cli import main
+
+GOOD_RULES = """
+- id: gold-premium
+  when: {tier: gold}
+  grant: {service_level: premium}
+- id: complaint
+  when: {intent: complaint}
+  grant: {perks: [{code: goodwill}]}
+"""
+
+
+def test_check_accepts_the_default_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 0 and a one-line summary."""
+    assert main(["policy", "check", str(DEFAULT_POLICY)]) == 0
+    out = capsys.readouterr().out
+    assert re.fullmatch(
+        r"ok default 2026\.11\.1: 19 rules, 5 segments, checksum [0-9a-f]{12}\n", out
+    )
+
+
+def test_check_reports_every_error_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each error on its own line with file and line, then the count."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        policy_text(
+            """
+            - id: x
+              when: {colour: red}
+              grant: {perks: [{code: p}]}
+            - id: y
+              when: {channel: social}
+              grant: {service_level: premium}
+            """
+        )
+    )
+    assert main(["policy", "check", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"{path}:18: rule x: when.colour: unknown field 'colour' (declare it under `features`, "
+        "or use a context field or attributes.<key>)",
+        f"{path}:20: rule y: reads `channel` but grants service level, SLA or perks; with "
+        "channel_parity on, channel may steer routing only",
+        f"2 error(s) in {path}",
+    ]
+
+
+def test_check_reports_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A path that does not exist is an error, not a traceback."""
+    missing = tmp_path / "nowhere"
+    assert main(["policy", "check", str(missing)]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"{missing}:0: policy: no such file or directory"
+    )
+
+
+def test_test_runs_the_default_policy_cases(capsys: pytest.CaptureFixture[str]) -> None:
+    """rules/tests: every case passes and every rule is exercised."""
+    assert main(["policy", "test", str(DEFAULT_POLICY)]) == 0
+    out = capsys.readouterr().out
+    assert "coverage: 19/19 rules exercised\n" in out
+    summary = re.search(r"^(\d+) passed, 0 failed$", out, re.MULTILINE)
+    assert summary is not None
+    assert int(summary.group(1)) >= 30
+    assert "FAIL" not in out
+
+
+def test_test_reports_failures_and_uncovered_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong expectation fails with the difference; unexercised rules are listed."""
+    (tmp_path / "policy.yaml").write_text(policy_text(GOOD_RULES))
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "cases.yaml").write_text(
+        """
+cases:
+  - name: gold is premium
+    features: {tier: gold}
+    context: {channel: phone}
+    expect: {service_level: premium, matched_rules: [gold-premium]}
+  - name: gold is concierge (wrong)
+    features: {tier: gold}
+    context: {channel: phone}
+    expect: {service_level: concierge, queue: vip, perks: [lounge], no_perks: [welcome]}
+"""
+    )
+    assert main(["policy", "test", str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "PASS cases.yaml: gold is premium",
+        "FAIL cases.yaml: gold is concierge (wrong)",
+        "       service_level: expected 'concierge', got 'premium'",
+        "       queue: expected 'vip', got 'general'",
+        "       perk 'lounge' expected, not granted (granted: ['welcome'])",
+        "       perk 'welcome' granted, expected absent",
+        "coverage: 1/2 rules exercised; not exercised: complaint",
+        "1 passed, 1 failed",
+    ]
+
+
+def test_test_without_cases_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A policy with no test cases does not pass silently."""
+    (tmp_path / "policy.yaml").write_text(policy_text(GOOD_RULES))
+    assert main(["policy", "test", str(tmp_path)]) == 1
+    assert "no test cases" in capsys.readouterr().err
+
+
+def test_eval_json_uses_the_design_field_names(capsys: pytest.CaptureFixture[str]) -> None:
+    """The decision as JSON: the Decision message's fields, nested the same way."""
+    status = main(
+        [
+            "policy",
+            "eval",
+            str(DEFAULT_POLICY),
+            "--features",
+            '{"tier": "gold", "tenure_days": 400}',
+            "--context",
+            '{"channel": "phone", "intent": "cancel"}',
+            "--json",
+            "--explain",
+        ]
+    )
+    assert status == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {
+        "tier",
+        "service_level",
+        "perks",
+        "routing",
+        "matched_rules",
+        "policy_version",
+        "baseline_applied",
+        "explain",
+    }
+    assert data["tier"] == "gold"
+    assert data["policy_version"] == "2026.11.1"
+    assert data["baseline_applied"] is True
+    assert data["service_level"] == {
+        "name": "premium",
+        "rank": 2,
+        "sla": {
+            "max_wait_seconds": 120,
+            "first_response_seconds": 900,
+            "callback_offered": True,
+            "human_agent_guaranteed": True,
+        },
+    }
+    assert data["routing"] == {"queue": "retention", "priority": 80, "skills": ["retention"]}
+    assert data["perks"] == [
+        {
+            "code": "retention-discount",
+            "description": "Discount to stay",
+            "amount": None,
+            "percent": 20.0,
+            "granted_by": "retention-offer",
+        },
+        {
+            "code": "free-shipping",
+            "description": "Free standard shipping",
+            "amount": None,
+            "percent": None,
+            "granted_by": "free-shipping",
+        },
+    ]
+    assert data["matched_rules"] == [
+        "gold-priority-support",
+        "retention-offer",
+        "cancellation-desk",
+        "free-shipping",
+    ]
+    assert data["explain"][1] == {
+        "rule_id": "retention-offer",
+        "condition": "tier in [growth, gold, platinum] [tier='gold'] and "
+        "intent == 'cancel' [intent='cancel']",
+    }
+
+
+def test_eval_prints_a_table_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --json: a readable table with level, routing and perks."""
+    status = main(
+        [
+            "policy",
+            "eval",
+            str(DEFAULT_POLICY),
+            "--context",
+            '{"channel": "chat", "intent": "outage"}',
+        ]
+    )
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "priority (rank 1)" in out
+    assert "incident (priority 60)" in out
+    assert "outage-credit 1000 (minor units)" in out
+
+
+@pytest.mark.parametrize(
+    ("features", "context", "message"),
+    [
+        ('{"tier": "diamond"}', '{"channel": "phone"}', "tier: 'diamond' is not a valid enum"),
+        ("{}", '{"channel": "fax"}', "channel must be one of"),
+        ("{not json", '{"channel": "phone"}', "invalid input"),
+    ],
+)
+def test_eval_rejects_bad_input_with_exit_2(
+    features: str, context: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad features or context: exit 2 and a message, no decision."""
+    args = ["policy", "eval", str(DEFAULT_POLICY), "--features", features, "--context", context]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
