@@ -48,7 +48,7 @@ class EntitlementServicer(pb_grpc.EntitlementServiceServicer):  # type: ignore[m
         if violations:
             self._duration.labels("DecideBatch", "invalid").observe(time.perf_counter() - started)
             raise InvalidRequest(violations)
-        results: list[pb.DecideBatchResult | None] = [None] * len(request.items)
+        results = [pb.DecideBatchResult() for _ in request.items]
         valid = []
         for index, item in enumerate(request.items):
             try:

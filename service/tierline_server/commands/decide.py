@@ -67,14 +67,11 @@ def request_for(args: argparse.Namespace) -> pb.DecideRequest:
     return pb.DecideRequest(customer_id=args.customer_id, context=context, explain=args.explain)
 
 
-def _channel(name: str) -> int:
-    """The Channel value for a name; an unknown name is sent as UNSPECIFIED, for the service to
-    explain what is wrong with it."""
-    try:
-        value: int = pb.Channel.Value(f"CHANNEL_{name.upper()}")
-    except ValueError:
-        return pb.CHANNEL_UNSPECIFIED
-    return value
+def _channel(name: str) -> str:
+    """The Channel enum name for a name; an unknown one is sent as UNSPECIFIED, for the service
+    to explain what is wrong with it."""
+    enum_name = f"CHANNEL_{name.upper()}"
+    return enum_name if enum_name in pb.Channel.keys() else "CHANNEL_UNSPECIFIED"  # noqa: SIM118
 
 
 def decide_command(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 
 def describe(settings: ServerConfig) -> list[str]:
     """The effective configuration, one ``name = value`` line each, secrets masked."""
-    lines = []
+    lines: list[str] = []
     for name, value in dataclasses.asdict(settings).items():
         if isinstance(value, dict):
             lines.extend(f"{name}.{key} = {_shown(key, item)}" for key, item in value.items())

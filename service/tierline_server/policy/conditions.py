@@ -235,7 +235,7 @@ def leaf_holds(leaf: Compare, facts: Facts) -> bool:
     """Evaluate one leaf against the facts."""
     op, expected = leaf.op, leaf.value
     if op == "exists":
-        return (leaf.field in facts.present) == expected
+        return (leaf.field in facts.present) is expected
     actual = facts.values[leaf.field]
     if op in ("matches", "not_matches"):
         return (_regex(expected).search(str(actual)) is not None) == (op == "matches")

@@ -64,7 +64,7 @@ class _LocatingLoader(yaml.SafeLoader):
 
 _LocatingLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _LocatingLoader.construct_located_mapping,  # type: ignore[arg-type]
+    _LocatingLoader.construct_located_mapping,
 )
 
 
