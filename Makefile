@@ -30,7 +30,7 @@ test: $(STAMP) proto-check ## Check the stubs, run the policy cases and the test
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff format --check service clients tests bench
 	$(BIN)/mypy
 
 run: $(STAMP) ## Serve the default policy with a local Redis of demo customers (Ctrl-C stops)

@@ -42,6 +42,7 @@ FEATURE_STORE_HEALTH = "tierline.features"
 """Health entry that reports Redis: NOT_SERVING while Redis is unreachable (decisions degrade)."""
 OVERALL_HEALTH = ""
 REDIS_PROBE_SECONDS = 1.0
+KEEPALIVE_MIN_PING_MS = 10_000
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -63,6 +64,10 @@ class TierlineServer:
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
                 ("grpc.so_reuseport", 1),
+                # Let clients keep idle connections warm with pings (a live call must not pay
+                # for a reconnect); gRPC's defaults answer such pings with GOAWAY.
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MIN_PING_MS),
             ],
         )
         self.port = 0

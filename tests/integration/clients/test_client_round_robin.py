@@ -1,0 +1,59 @@
+"""Client-side round_robin over several Tierline replicas: every replica gets its share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from client_support import decisions_total, seed
+from support.tierline_process import TierlineProcess
+from tierline import AsyncEntitlementClient, EntitlementClient
+
+pytestmark = pytest.mark.integration
+
+CALLS = 40
+
+
+@pytest.fixture
+def replicas(redis_url: str) -> Iterator[list[TierlineProcess]]:
+    """Two Tierline processes on their own ports, sharing one Redis."""
+    seed(redis_url)
+    servers = [TierlineProcess(redis_url).start(), TierlineProcess(redis_url).start()]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def target(replicas: list[TierlineProcess]) -> str:
+    """One gRPC target naming every replica, as a headless service's DNS name would."""
+    return "ipv4:" + ",".join(server.target for server in replicas)
+
+
+def test_sync_calls_reach_every_replica(replicas: list[TierlineProcess]) -> None:
+    with EntitlementClient(target(replicas), timeout=2.0) as client:
+        for _ in range(CALLS):
+            assert not client.decide("gold-1", "phone").degraded
+    counts = [decisions_total(server.metrics_port) for server in replicas]
+    assert sum(counts) == CALLS
+    assert all(count >= CALLS / 4 for count in counts), counts
+
+
+def test_async_calls_reach_every_replica(replicas: list[TierlineProcess]) -> None:
+    async def scenario() -> None:
+        async with AsyncEntitlementClient(target(replicas), timeout=2.0) as client:
+            for _ in range(CALLS):
+                assert not (await client.decide("gold-1", "chat")).degraded
+
+    asyncio.run(scenario())
+    counts = [decisions_total(server.metrics_port) for server in replicas]
+    assert sum(counts) == CALLS
+    assert all(count >= CALLS / 4 for count in counts), counts
+
+
+def test_a_replica_down_is_skipped_without_fallbacks(replicas: list[TierlineProcess]) -> None:
+    with EntitlementClient(target(replicas), timeout=2.0) as client:
+        client.policy()
+        replicas[1].stop()
+        decisions = [client.decide("gold-1", "phone") for _ in range(CALLS)]
+    assert not any(decision.is_fallback for decision in decisions)
