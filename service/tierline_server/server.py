@@ -97,6 +97,7 @@ class TierlineServer:
                 self.config.metrics_port, addr="0.0.0.0", registry=self.metrics.registry
             )
         await self.server.start()
+        await self._report_redis()
         await self._set_health(SERVING)
         self._probe = asyncio.create_task(self._probe_redis())
 
@@ -116,11 +117,14 @@ class TierlineServer:
         for service in [OVERALL_HEALTH, *self._services]:
             await self.health.set(service, status)
 
+    async def _report_redis(self) -> None:
+        reachable = await self.store.ping()
+        await self.health.set(FEATURE_STORE_HEALTH, SERVING if reachable else NOT_SERVING)
+
     async def _probe_redis(self) -> None:
         while True:
-            reachable = await self.store.ping()
-            await self.health.set(FEATURE_STORE_HEALTH, SERVING if reachable else NOT_SERVING)
             await asyncio.sleep(REDIS_PROBE_SECONDS)
+            await self._report_redis()
 
 
 async def serve(config: ServerConfig) -> None:

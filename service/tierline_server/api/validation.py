@@ -19,7 +19,7 @@ MAX_ITEM_COUNT = 100_000
 INTENT_PATTERN = re.compile(r"^[a-z0-9_.-]{0,64}$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 ATTRIBUTE_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-MAX_ATTRIBUTE_VALUE = 256
+MAX_ATTRIBUTE_VALUE_BYTES = 256  # bytes, not characters: bounds the message size
 
 CHANNEL_NAMES = {
     pb.CHANNEL_PHONE: "phone",
@@ -99,11 +99,11 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
                     f"context.attributes[{key}]", "key must be 1-64 characters of A-Z a-z 0-9 _ . -"
                 )
             )
-        if not 1 <= len(value) <= MAX_ATTRIBUTE_VALUE:
+        if not 1 <= len(value.encode()) <= MAX_ATTRIBUTE_VALUE_BYTES:
             found.append(
                 FieldViolation(
                     f"context.attributes[{key}]",
-                    f"value must be 1-{MAX_ATTRIBUTE_VALUE} characters",
+                    f"value must be 1-{MAX_ATTRIBUTE_VALUE_BYTES} bytes of UTF-8",
                 )
             )
     return found

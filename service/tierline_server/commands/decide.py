@@ -35,11 +35,20 @@ def register(groups: Any) -> None:
     parser.add_argument("--order-value", type=_amount, help="order value, e.g. 59.90")
     parser.add_argument("--currency", default="", help="ISO 4217 code, e.g. EUR")
     parser.add_argument("--items", type=int, default=0, help="item count")
-    parser.add_argument("--attr", action="append", default=[], help="attribute key=value")
+    parser.add_argument(
+        "--attr", action="append", default=[], type=_attribute, help="attribute key=value"
+    )
     parser.add_argument("--explain", action="store_true", help="show why each rule matched")
     parser.add_argument("--json", action="store_true", help="print protobuf's canonical JSON")
     add_flag(parser, "--target", config.DEFAULT_LISTEN, "service address host:port")
     parser.set_defaults(handler=decide_command)
+
+
+def _attribute(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, value
 
 
 def _amount(text: str) -> int:
@@ -54,7 +63,7 @@ def _amount(text: str) -> int:
 
 def request_for(args: argparse.Namespace) -> pb.DecideRequest:
     """The DecideRequest for the command line."""
-    attributes = dict(pair.split("=", 1) for pair in args.attr if "=" in pair)
+    attributes = dict(args.attr)
     context = pb.InteractionContext(
         channel=_channel(args.channel),
         intent=args.intent,

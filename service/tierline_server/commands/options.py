@@ -37,11 +37,13 @@ def add_flag(
     parse: Callable[[str], Any] = str,
 ) -> None:
     """A flag whose default is read from TIERLINE_<FLAG> first; the help names the variable."""
+    switch = {"nargs": "?", "const": True} if parse is parse_bool else {}  # bare --flag = on
     parser.add_argument(
         flag,
         default=env_default(flag, default, parse),
         type=parse,
         help=f"{help} [{env_name(flag)}, default {default}]",
+        **switch,  # type: ignore[arg-type]
     )
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import sys
 from typing import Any
 
 from tierline_server import config
@@ -19,6 +20,7 @@ from tierline_server.commands.options import (
     redis_settings,
 )
 from tierline_server.config import ServerConfig, masked_url
+from tierline_server.policy.errors import PolicyInvalid
 
 
 def register(groups: Any) -> None:
@@ -81,5 +83,11 @@ def serve_command(args: argparse.Namespace) -> int:
     settings = server_config(args)
     for line in describe(settings):
         print(f"config: {line}", flush=True)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except PolicyInvalid as invalid:
+        for error in invalid.errors:
+            print(error, file=sys.stderr)
+        print(f"not serving: the policy at {settings.policy_path} has errors", file=sys.stderr)
+        return 2
     return 0

@@ -1,0 +1,85 @@
+"""Service tests run against `tierline serve` as a real process, on real Redis and real sockets.
+
+Fixtures:
+    shared_server   one server per module over the session Redis (default policy, no admin)
+    server          shared_server with the test customers freshly loaded (the Redis is flushed)
+    fresh_server    a server of the test's own over the session Redis (fresh metrics, signals)
+    channel, stub   a gRPC channel to ``server`` and an EntitlementService stub on it
+    rules_dir       a copy of rules/ in tmp_path, for tests that edit the policy
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from service_support import REDIS_TIMEOUT_ARGS, ServerFactory, load_customers
+from support.tierline_process import REPO, TierlineProcess
+from tierline.v1 import entitlement_pb2_grpc
+
+
+@pytest.fixture(scope="module")
+def shared_server(_session_redis: Any) -> Iterator[TierlineProcess]:
+    """One Tierline for a whole module: starting a process per test would cost seconds each."""
+    server = TierlineProcess(_session_redis.url, extra_args=REDIS_TIMEOUT_ARGS).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(shared_server: TierlineProcess, redis_url: str) -> TierlineProcess:
+    """The module's Tierline, with CUSTOMERS in a freshly flushed Redis."""
+    load_customers(redis_url)
+    return shared_server
+
+
+@pytest.fixture
+def start_server() -> Iterator[ServerFactory]:
+    """Start Tierlines of the test's own (TierlineProcess arguments); all stopped afterwards."""
+    started: list[TierlineProcess] = []
+
+    def start(
+        redis_url: str,
+        policy: Path = REPO / "rules",
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> TierlineProcess:
+        process = TierlineProcess(
+            redis_url, policy=policy, extra_args=[*REDIS_TIMEOUT_ARGS, *extra_args], env=env
+        )
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def fresh_server(start_server: ServerFactory, redis_url: str) -> TierlineProcess:
+    """A Tierline of the test's own over the session Redis, with CUSTOMERS loaded."""
+    load_customers(redis_url)
+    return start_server(redis_url)
+
+
+@pytest.fixture
+def channel(server: TierlineProcess) -> Iterator[grpc.Channel]:
+    """A channel to the module's server."""
+    with grpc.insecure_channel(server.target) as opened:
+        yield opened
+
+
+@pytest.fixture
+def stub(channel: grpc.Channel) -> entitlement_pb2_grpc.EntitlementServiceStub:
+    """EntitlementService on the module's server."""
+    return entitlement_pb2_grpc.EntitlementServiceStub(channel)
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    """A copy of the default policy that the test may edit."""
+    return Path(shutil.copytree(REPO / "rules", tmp_path / "rules"))

@@ -1,0 +1,170 @@
+"""Helpers of the service integration tests: customers in Redis, requests, statuses, /metrics."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
+
+import grpc
+import pytest
+import redis
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from prometheus_client.parser import text_string_to_metric_families
+from support.tierline_process import TierlineProcess
+from tierline.v1 import entitlement_pb2 as pb
+
+T = TypeVar("T")
+
+ServerFactory = Callable[..., TierlineProcess]
+"""The ``start_server`` fixture: (redis_url, policy=..., extra_args=..., env=...) -> started."""
+
+TIMEOUT = 10.0
+"""Deadline of every test RPC: generous, so that a loaded CI machine never fails a test by time."""
+
+REDIS_TIMEOUT_ARGS = ("--redis-timeout", "1")
+"""The service's Redis read budget in the tests. Its default (5 ms) is right for production but
+would degrade decisions at random on a busy CI machine; outages still show at once, because a
+stopped or killed Redis refuses connections."""
+
+KEY_PREFIX = "tierline:customer:"
+
+CUSTOMERS: dict[str, dict[str, object]] = {
+    "gold-1": {"tier": "gold", "ltv": 7000, "tenure_days": 400, "orders_12m": 8},
+    "platinum-1": {"tier": "platinum", "ltv": 25000, "tenure_days": 900, "orders_12m": 20},
+    "growth-1": {"tier": "growth", "ltv": 1500, "tenure_days": 300, "orders_12m": 14},
+    "standard-1": {"tier": "standard", "ltv": 300, "tenure_days": 200},
+    "basic-1": {"tier": "basic", "ltv": 50, "tenure_days": 200},
+    "newbie-1": {"tier": "basic", "ltv": 10, "tenure_days": 5},
+    "complainer-1": {"tier": "gold", "ltv": 6000, "tenure_days": 700, "complaints_90d": 7},
+    "evangelist-1": {"tier": "standard", "ltv": 400, "tenure_days": 365, "evangelist": "true"},
+}
+"""Customers every test Redis holds, by the default policy's tiers (with a tenure past the
+new-customer care, except newbie-1)."""
+
+CHANNELS = [value for name, value in pb.Channel.items() if name != "CHANNEL_UNSPECIFIED"]
+
+
+def write_features(redis_url: str, customers: Mapping[str, Mapping[str, object]]) -> None:
+    """Customer features as ``tierline features load`` leaves them: one hash per customer."""
+    with redis.Redis.from_url(redis_url) as client, client.pipeline() as pipe:
+        for customer_id, features in customers.items():
+            pipe.hset(KEY_PREFIX + customer_id, mapping={**features, "_updated": int(time.time())})
+        pipe.execute()
+
+
+def load_customers(redis_url: str) -> None:
+    """Write CUSTOMERS."""
+    write_features(redis_url, CUSTOMERS)
+
+
+def request(
+    customer_id: str = "gold-1",
+    channel: int = pb.CHANNEL_PHONE,
+    *,
+    intent: str = "",
+    order_value_minor: int | None = None,
+    currency: str = "",
+    item_count: int = 0,
+    attributes: Mapping[str, str] | None = None,
+    explain: bool = False,
+) -> pb.DecideRequest:
+    """A DecideRequest from keyword arguments."""
+    context = pb.InteractionContext(
+        channel=channel,  # type: ignore[arg-type]
+        intent=intent,
+        currency=currency,
+        item_count=item_count,
+        attributes=dict(attributes or {}),
+    )
+    if order_value_minor is not None:
+        context.order_value_minor = order_value_minor
+    return pb.DecideRequest(customer_id=customer_id, context=context, explain=explain)
+
+
+def bad_request(error: grpc.RpcError) -> list[tuple[str, str]]:
+    """The (field, description) pairs of the google.rpc.BadRequest in an error's status."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "the status carries no google.rpc details"
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    violations: list[tuple[str, str]] = []
+    for detail in status.details:
+        found = error_details_pb2.BadRequest()
+        if detail.Unpack(found):
+            violations.extend((v.field, v.description) for v in found.field_violations)
+    assert violations, "INVALID_ARGUMENT without BadRequest field violations"
+    return violations
+
+
+def perk_codes(decision: pb.Decision) -> set[str]:
+    """The codes of a decision's perks."""
+    return {perk.code for perk in decision.perks}
+
+
+def wait_for(probe: Callable[[], T | None], seconds: float = 15.0, what: str = "") -> T:
+    """The first truthy value of ``probe()`` within ``seconds``; fails the test otherwise."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"not within {seconds} s: {what or probe}")
+
+
+def scrape(metrics_port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample on a server's /metrics, by (sample name, labels)."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+Samples = Mapping[tuple[str, frozenset[tuple[str, str]]], float]
+"""A /metrics scrape: sample value by (sample name, label pairs)."""
+
+
+def metric(samples: Samples, name: str, /, **labels: str) -> float:
+    """The sum of the samples called ``name`` whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(
+        value for (sample, found), value in samples.items() if sample == name and wanted <= found
+    )
+
+
+def label_values(samples: Iterable[tuple[str, frozenset[tuple[str, str]]]]) -> set[str]:
+    """Every label value on the endpoint."""
+    return {value for _, labels in samples for _, value in labels}
+
+
+def at_least_baseline(decision: pb.Decision, baseline: pb.Baseline) -> list[str]:
+    """How ``decision`` falls below ``baseline`` (empty when it does not)."""
+    level, floor = decision.service_level, baseline.service_level
+    worse = []
+    if level.rank < floor.rank:
+        worse.append(f"level {level.name} below {floor.name}")
+    if level.sla.max_wait_seconds > floor.sla.max_wait_seconds:
+        worse.append(f"max_wait {level.sla.max_wait_seconds} > {floor.sla.max_wait_seconds}")
+    if level.sla.first_response_seconds > floor.sla.first_response_seconds:
+        worse.append(
+            f"first_response {level.sla.first_response_seconds} > "
+            f"{floor.sla.first_response_seconds}"
+        )
+    if floor.sla.callback_offered and not level.sla.callback_offered:
+        worse.append("no callback")
+    if floor.sla.human_agent_guaranteed and not level.sla.human_agent_guaranteed:
+        worse.append("no human agent")
+    if decision.routing.priority < baseline.routing.priority:
+        worse.append(f"priority {decision.routing.priority} < {baseline.routing.priority}")
+    missing = {perk.code for perk in baseline.perks} - perk_codes(decision)
+    if missing:
+        worse.append(f"baseline perks missing: {sorted(missing)}")
+    if not decision.baseline_applied:
+        worse.append("baseline_applied false")
+    return worse

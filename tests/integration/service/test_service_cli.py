@@ -1,0 +1,119 @@
+"""`tierline decide` and `tierline features set` against a running server and a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from service_support import TIMEOUT
+from support.tierline_process import REPO, TierlineProcess, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def tierline(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the tierline CLI; wide columns so that the table is not wrapped."""
+    return subprocess.run(
+        [sys.executable, "-m", "tierline_server.cli", *args],
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 3,
+        check=False,
+    )
+
+
+def test_decide_prints_the_decision_as_a_table(server: TierlineProcess) -> None:
+    result = tierline(
+        "decide", "gold-1", "--channel", "phone", "--intent", "cancel", "--target", server.target
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "premium (rank 2)" in out
+    assert "gold-1 (tier gold)" in out
+    assert "retention" in out
+    assert "retention-discount 20%" in out
+    assert "free-shipping" in out
+    assert "retention-offer" in out
+    assert "wait <= 120s" in out
+
+
+def test_decide_json_uses_the_canonical_field_names(server: TierlineProcess) -> None:
+    result = tierline(
+        "decide", "gold-1", "--channel", "web", "--intent", "purchase",
+        "--order-value", "59.90", "--currency", "EUR", "--items", "2",
+        "--attr", "campaign=spring-2026", "--explain", "--json", "--target", server.target,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)["decision"]
+    assert decision["customerId"] == "gold-1"
+    assert decision["serviceLevel"]["name"] == "premium"
+    assert decision["serviceLevel"]["sla"]["maxWaitSeconds"] == 120
+    assert decision["baselineApplied"] is True
+    assert decision["metrics"]["featureSource"] in (
+        "FEATURE_SOURCE_REDIS",
+        "FEATURE_SOURCE_NEAR_CACHE",
+    )
+    assert int(decision["metrics"]["totalMicros"]) > 0  # int64: a string in canonical JSON
+    assert {"free-shipping", "campaign-discount", "loyalty-multiplier"} <= {
+        perk["code"] for perk in decision["perks"]
+    }
+    assert decision["explanation"]["context"]["order_value"] == "5990"
+    assert decision["explanation"]["context"]["item_count"] == "2"
+    assert decision["explanation"]["features"]["tier"] == "gold"
+    assert "campaign-code" in [rule["ruleId"] for rule in decision["explanation"]["rules"]]
+
+
+def test_decide_for_an_unknown_customer(server: TierlineProcess) -> None:
+    result = tierline("decide", "never-seen-cli", "--channel", "chat", "--target", server.target)
+
+    assert result.returncode == 0, result.stderr
+    assert "tier unknown" in result.stdout
+    assert "onboarding-guide" in result.stdout
+
+
+def test_decide_reports_every_violation_and_exits_1(server: TierlineProcess) -> None:
+    result = tierline(
+        "decide", "bad id", "--channel", "fax", "--intent", "Cancel", "--target", server.target
+    )
+
+    assert result.returncode == 1
+    assert "INVALID_ARGUMENT" in result.stderr
+    for field in ("customer_id", "context.channel", "context.intent"):
+        assert f"  {field}: " in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_decide_against_no_server_fails_cleanly() -> None:
+    result = tierline(
+        "decide", "gold-1", "--channel", "web", "--target", f"127.0.0.1:{free_port()}"
+    )
+
+    assert result.returncode == 1
+    assert "UNAVAILABLE" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_features_set_then_decide(server: TierlineProcess, redis_url: str) -> None:
+    written = tierline(
+        "features", "set", "cli-customer-1", "tier=platinum", "tenure_days=500",
+        "--redis-url", redis_url,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+
+    result = tierline(
+        "decide", "cli-customer-1", "--channel", "phone", "--json", "--target", server.target
+    )
+
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)["decision"]
+    assert decision["tier"] == "platinum"
+    assert decision["serviceLevel"]["name"] == "concierge"
+    assert decision["routing"]["queue"] == "concierge"
