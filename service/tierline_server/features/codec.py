@@ -39,17 +39,17 @@ class FeatureCodec:
         self.fields = (*features, UPDATED_FIELD)
         """The hash fields a lookup reads, in the order ``decode`` expects them."""
 
-    def decode(self, values: Sequence[bytes | None]) -> Decoded:
+    def decode(self, values: Sequence[bytes | str | None]) -> Decoded:
         """Decode HMGET's answer for ``fields``; a value that does not decode is left out."""
         if all(value is None for value in values):
             return NOT_FOUND
         features: dict[str, Any] = {}
         undecodable: list[str] = []
-        for (name, spec), raw in zip(self._specs, values):
+        for (name, spec), raw in zip(self._specs, values, strict=False):
             if raw is None:
                 continue
             try:
-                features[name] = spec.parse(raw.decode())
+                features[name] = spec.parse(raw if isinstance(raw, str) else raw.decode())
             except ValueError:  # includes UnicodeDecodeError
                 undecodable.append(name)
         updated = _epoch(values[-1])
@@ -62,7 +62,7 @@ class FeatureCodec:
         return self.decode([stored.get(field.encode()) for field in self.fields])
 
 
-def _epoch(raw: bytes | None) -> float | None:
+def _epoch(raw: bytes | str | None) -> float | None:
     if raw is None:
         return None
     try:

@@ -9,17 +9,18 @@ CUSTOMER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}\Z")
 """A customer id: 1-128 characters of ``A-Z a-z 0-9 . _ : @ -``. ``\\Z``, not ``$``, so that a
 trailing newline does not pass (``$`` matches before one)."""
 
+CUSTOMER_ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -"
+"""The pattern in words, for error messages."""
+
 UPDATED_FIELD = "_updated"
 """Hash field holding when the customer's features were written (epoch seconds)."""
 
 
-class InvalidCustomerId(ValueError):
+class InvalidCustomerIdError(ValueError):
     """A customer id that must not become part of a Redis key."""
 
     def __init__(self, customer_id: object) -> None:
-        super().__init__(
-            f"customer id {customer_id!r} is not 1-128 characters of A-Z a-z 0-9 . _ : @ -"
-        )
+        super().__init__(f"customer id {customer_id!r} is not {CUSTOMER_ID_RULE}")
 
 
 def is_customer_id(value: object) -> bool:
@@ -28,10 +29,15 @@ def is_customer_id(value: object) -> bool:
 
 
 def customer_key(prefix: str, customer_id: str) -> str:
-    """The hash key of a customer; raises InvalidCustomerId before a bad id reaches Redis."""
+    """The hash key of a customer; raises InvalidCustomerIdError before a bad id reaches Redis."""
     if not is_customer_id(customer_id):
-        raise InvalidCustomerId(customer_id)
+        raise InvalidCustomerIdError(customer_id)
     return prefix + customer_id
+
+
+def updated_stamp(now: float) -> str:
+    """The ``_updated`` value for a write at ``now`` (epoch seconds, millisecond precision)."""
+    return f"{now:.3f}"
 
 
 def invalidation_message(customer_ids: Iterable[str]) -> str:

@@ -16,6 +16,7 @@ import redis.asyncio
 import redis.asyncio.retry
 from redis import exceptions
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
 
 from tierline_server.config import RedisSettings
 
@@ -87,7 +88,7 @@ def writer_client(settings: RedisSettings) -> SyncClient:
     options: dict[str, Any] = {
         "socket_timeout": WRITER_TIMEOUT_SECONDS,
         "socket_connect_timeout": WRITER_TIMEOUT_SECONDS,
-        "retry": redis.Retry(ExponentialBackoff(cap=1.0, base=0.05), WRITER_RETRIES),
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), WRITER_RETRIES),
     }
     if is_cluster(settings):
         return redis.RedisCluster.from_url(node_url(settings), **options)
@@ -129,6 +130,4 @@ def is_outage(error: BaseException) -> bool:
     A plain error reply such as WRONGTYPE means Redis answered: one malformed customer must not
     open the circuit for everyone.
     """
-    return not (
-        isinstance(error, exceptions.ResponseError) and error_kind(error) == "other"
-    )
+    return not (isinstance(error, exceptions.ResponseError) and error_kind(error) == "other")

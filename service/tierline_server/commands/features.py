@@ -1,0 +1,336 @@
+"""``tierline features load | get | set | delete | demo``: customer features in Redis.
+
+Exit status: 0 done; 1 done, but some rows were rejected (load) or the customer has no features
+(get); 2 nothing or not everything done (bad input, invalid policy, Redis unreachable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisClusterException, RedisError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tierline_server.commands.options import (
+    add_policy_argument,
+    add_redis_arguments,
+    redis_settings,
+)
+from tierline_server.config import RedisSettings, masked_url
+from tierline_server.features import demo, keys, loader
+from tierline_server.features.codec import FeatureCodec
+from tierline_server.features.redis_client import writer_client
+from tierline_server.policy.compiler import Policy, load_policy
+from tierline_server.policy.errors import PolicyInvalid
+from tierline_server.policy.inputs import typed_features
+
+PLAIN_PROGRESS_SECONDS = 5.0
+"""Without a terminal, a progress line this often."""
+DEFAULT_DEMO_COUNT = 10_000
+DEFAULT_DEMO_SEED = 1
+
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def register(groups: Any) -> None:
+    """Add the ``features`` group to the CLI."""
+    group = groups.add_parser("features", help="load, inspect and edit customer features in Redis")
+    commands = group.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    load = commands.add_parser("load", help="segment customers from CSV or JSON Lines into Redis")
+    load.add_argument("file", type=Path, help="CSV with a header, or JSON Lines")
+    load.add_argument(
+        "--format", choices=[f.value for f in loader.InputFormat], help="default: by extension"
+    )
+    load.add_argument(
+        "--keep-tier", action="store_true", help="keep a row's own tier, do not segment it"
+    )
+    load.add_argument("--replace", action="store_true", help="remove features a row does not give")
+    load.add_argument(
+        "--rejects", type=Path, help="reject file (default: FILE.rejects.csv beside FILE)"
+    )
+    load.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=loader.DEFAULT_BATCH_SIZE,
+        help="rows per round trip",
+    )
+    _add_policy_and_redis_arguments(load)
+    load.set_defaults(handler=load_command)
+
+    get = commands.add_parser("get", help="show a customer's stored features")
+    get.add_argument("customer_id")
+    get.add_argument("--json", action="store_true", help="print JSON")
+    _add_policy_and_redis_arguments(get)
+    get.set_defaults(handler=get_command)
+
+    set_ = commands.add_parser("set", help="write some of a customer's features")
+    set_.add_argument("customer_id")
+    set_.add_argument("assignments", nargs="+", metavar="FEATURE=VALUE")
+    _add_policy_and_redis_arguments(set_)
+    set_.set_defaults(handler=set_command)
+
+    delete = commands.add_parser("delete", help="remove a customer's features")
+    delete.add_argument("customer_id")
+    add_redis_arguments(delete)  # no policy needed to delete
+    delete.set_defaults(handler=delete_command)
+
+    sample = commands.add_parser("demo", help="write a synthetic customer population as CSV")
+    sample.add_argument("--count", type=_positive, default=DEFAULT_DEMO_COUNT)
+    sample.add_argument("--seed", type=int, default=DEFAULT_DEMO_SEED)
+    sample.add_argument("--out", type=Path, required=True, help="CSV file to write ('-': stdout)")
+    sample.set_defaults(handler=demo_command)
+
+
+def _add_policy_and_redis_arguments(parser: argparse.ArgumentParser) -> None:
+    add_policy_argument(parser)
+    add_redis_arguments(parser)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def load_command(args: argparse.Namespace) -> int:
+    """Load a file; print the summary."""
+    policy = _policy(args.policy)
+    if policy is None:
+        return 2
+    settings = redis_settings(args)
+    options = loader.LoadOptions(
+        format=loader.InputFormat(args.format) if args.format else None,
+        keep_tier=args.keep_tier,
+        replace=args.replace,
+        batch_size=args.batch_size,
+        rejects=args.rejects,
+    )
+    try:
+        with writer_client(settings) as client, _progress_display() as progress:
+            summary = loader.load_file(
+                args.file, policy, client, settings, options=options, progress=progress
+            )
+    except (RedisError, RedisClusterException) as error:  # connecting to a cluster
+        return _redis_failed(settings, error)
+    except (loader.LoadError, OSError) as error:
+        errors.print(f"[red]cannot load[/red] {escape(str(args.file))}: {escape(str(error))}")
+        return 2
+    except loader.LoadInterruptedError as error:
+        print_summary(error.summary, policy)
+        errors.print(
+            f"[red]{escape(str(error))}[/red] ({masked_url(settings.url)}); re-running is safe"
+        )
+        return 2
+    print_summary(summary, policy)
+    return 1 if summary.rejected else 0
+
+
+@contextmanager
+def _progress_display() -> Iterator[loader.Progress]:
+    """A progress bar on a terminal, a line every few seconds otherwise."""
+    if not errors.is_terminal:
+        last = time.monotonic()
+
+        def line(summary: loader.LoadSummary, fraction: float) -> None:
+            nonlocal last
+            if time.monotonic() - last >= PLAIN_PROGRESS_SECONDS:
+                last = time.monotonic()
+                errors.print(
+                    f"{summary.read:,} rows read ({fraction:.0%}), {summary.rejected:,} rejected, "
+                    f"{summary.rows_per_second:,.0f} rows/s"
+                )
+
+        yield line
+        return
+    columns = (
+        TextColumn("loading"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[rows]}"),
+    )  # fmt: skip
+    with Progress(*columns, console=errors, transient=True) as bar:
+        task = bar.add_task("load", total=1.0, rows="")
+
+        def update(summary: loader.LoadSummary, fraction: float) -> None:
+            rows = f"{summary.read:,} rows, {summary.rows_per_second:,.0f}/s"
+            bar.update(task, completed=fraction, rows=rows)
+
+        yield update
+
+
+def print_summary(summary: loader.LoadSummary, policy: Policy) -> None:
+    """The load's counts, per tier, and speed."""
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column()
+    table.add_row("read", f"{summary.read:,}", "")
+    table.add_row("loaded", f"{summary.loaded:,}", "")
+    table.add_row("rejected", f"{summary.rejected:,}", "")
+    order = {tier: index for index, tier in enumerate(reversed(policy.tiers))}
+    for tier, count in sorted(
+        summary.tiers.items(), key=lambda item: order.get(item[0], len(order))
+    ):
+        table.add_row(f"  {tier or '(no tier)'}", f"{count:,}", "")
+    table.add_row("rows/s", f"{summary.rows_per_second:,.0f}", f"in {summary.seconds:.1f} s")
+    console.print(table)
+    if summary.rejects_path is not None:
+        console.print(f"rejected rows, with line and reason: {escape(str(summary.rejects_path))}")
+
+
+def get_command(args: argparse.Namespace) -> int:
+    """Show what is stored for a customer and how the policy reads it."""
+    policy = _policy(args.policy)
+    if policy is None:
+        return 2
+    settings = redis_settings(args)
+    key = _key(settings, args.customer_id)
+    if key is None:
+        return 2
+    try:
+        with writer_client(settings) as client:
+            stored: dict[bytes, bytes] = client.hgetall(key)
+    except (RedisError, RedisClusterException) as error:
+        return _redis_failed(settings, error)
+    if not stored:
+        errors.print(f"no features for {escape(args.customer_id)}: the tier is unknown")
+        return 1
+    decoded = FeatureCodec(policy.features).decode_hash(stored)
+    others = {
+        name.decode(errors="replace"): value.decode(errors="replace")
+        for name, value in stored.items()
+        if name.decode(errors="replace") not in (*policy.features, keys.UPDATED_FIELD)
+    }
+    age = time.time() - decoded.updated if decoded.updated is not None else None
+    if args.json:
+        data = {
+            "customer_id": args.customer_id,
+            "features": dict(decoded.features),
+            "undecodable": list(decoded.undecodable),
+            "not_in_policy": others,
+            "updated": decoded.updated,
+            "age_seconds": age,
+        }
+        console.print_json(json.dumps(data))
+        return 0
+    table = Table(title=f"{args.customer_id} ({settings.key_prefix}{args.customer_id})")
+    for column in ("feature", "value", "stored", "note"):
+        table.add_column(column)
+    for name, spec in policy.features.items():
+        raw = stored.get(name.encode())
+        if name in decoded.features:
+            table.add_row(
+                name, repr(decoded.features[name]), escape(raw.decode()) if raw else "", ""
+            )
+        elif raw is None:
+            table.add_row(name, repr(spec.default), "", "not stored: default")
+        else:
+            shown = escape(raw.decode(errors="replace"))
+            table.add_row(name, repr(spec.default), shown, "[red]undecodable[/red]: default")
+    for name, value in others.items():
+        table.add_row(escape(name), "", escape(value), "not in the policy: ignored")
+    if decoded.updated is not None and age is not None:
+        when = datetime.fromtimestamp(decoded.updated, tz=timezone.utc).isoformat(
+            timespec="seconds"
+        )
+        table.caption = f"updated {when} ({age:,.0f} s ago)"
+    console.print(table)
+    return 0
+
+
+def set_command(args: argparse.Namespace) -> int:
+    """Write the given features (others are kept) and tell running services."""
+    policy = _policy(args.policy)
+    if policy is None:
+        return 2
+    settings = redis_settings(args)
+    key = _key(settings, args.customer_id)
+    if key is None:
+        return 2
+    malformed = [item for item in args.assignments if "=" not in item]
+    if malformed:
+        errors.print(f"[red]expected FEATURE=VALUE[/red], got {escape(', '.join(malformed))}")
+        return 2
+    try:
+        typed = typed_features(policy, dict(item.split("=", 1) for item in args.assignments))
+    except ValueError as error:
+        errors.print(f"[red]invalid:[/red] {escape(str(error))}")
+        return 2
+    encoded = {name: policy.features[name].encode(value) for name, value in typed.items()}
+    encoded[keys.UPDATED_FIELD] = keys.updated_stamp(time.time())
+    try:
+        with writer_client(settings) as client:
+            client.hset(key, items=[part for pair in encoded.items() for part in pair])
+            client.publish(
+                settings.invalidation_channel, keys.invalidation_message([args.customer_id])
+            )
+    except (RedisError, RedisClusterException) as error:
+        return _redis_failed(settings, error)
+    shown = ", ".join(f"{name}={value}" for name, value in encoded.items() if name in typed)
+    console.print(f"set {escape(shown)} for {escape(args.customer_id)}")
+    return 0
+
+
+def delete_command(args: argparse.Namespace) -> int:
+    """Remove a customer's features (they become the unknown tier) and tell running services."""
+    settings = redis_settings(args)
+    key = _key(settings, args.customer_id)
+    if key is None:
+        return 2
+    try:
+        with writer_client(settings) as client:
+            deleted = client.delete(key)
+            client.publish(
+                settings.invalidation_channel, keys.invalidation_message([args.customer_id])
+            )
+    except (RedisError, RedisClusterException) as error:
+        return _redis_failed(settings, error)
+    what = "deleted" if deleted else "nothing stored for"
+    console.print(f"{what} {escape(args.customer_id)}")
+    return 0
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """Write the synthetic population."""
+    if str(args.out) == "-":
+        demo.write_demo(sys.stdout, args.count, args.seed)
+        return 0
+    with args.out.open("w", newline="") as out:
+        demo.write_demo(out, args.count, args.seed)
+    errors.print(f"wrote {args.count:,} customers (seed {args.seed}) to {escape(str(args.out))}")
+    return 0
+
+
+def _policy(path: str) -> Policy | None:
+    try:
+        return load_policy(path)
+    except PolicyInvalid as invalid:
+        for error in invalid.errors:
+            errors.print(escape(str(error)))
+        errors.print(f"[red]{len(invalid.errors)} error(s)[/red] in {escape(path)}")
+        return None
+
+
+def _key(settings: RedisSettings, customer_id: str) -> str | None:
+    try:
+        return keys.customer_key(settings.key_prefix, customer_id)
+    except keys.InvalidCustomerIdError as error:
+        errors.print(f"[red]invalid:[/red] {escape(str(error))}")
+        return None
+
+
+def _redis_failed(settings: RedisSettings, error: Exception) -> int:
+    errors.print(f"[red]Redis error[/red] ({masked_url(settings.url)}): {escape(str(error))}")
+    return 2

@@ -1,0 +1,47 @@
+"""A Redis Cluster of three nodes: the loader writes across slots, the store reads them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from feature_support import DEFAULT_POLICY, open_store, settings, wait_until
+from tierline_server.config import NearCacheSettings
+from tierline_server.features import loader, redis_client
+from tierline_server.features.store import FeatureSource
+
+pytestmark = pytest.mark.integration
+
+CUSTOMERS = 300
+"""Enough customers to land on every node."""
+
+
+def test_a_cluster_serves_loaded_customers(redis_cluster_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "customers.csv"
+    source.write_text("customer_id,ltv\n" + "".join(f"c{n},{n * 100}\n" for n in range(CUSTOMERS)))
+    redis_settings = settings(redis_cluster_url)
+    with redis_client.writer_client(redis_settings) as client:
+        summary = loader.load_file(source, DEFAULT_POLICY, client, redis_settings)
+    assert (summary.loaded, summary.rejected) == (CUSTOMERS, 0)
+    ids = [f"c{n}" for n in range(CUSTOMERS)]
+
+    async def scenario() -> None:
+        async with open_store(redis_settings, NearCacheSettings(ttl_seconds=60)) as (store, _):
+            assert (await store.lookup("c250")).features == {"ltv": 25000.0, "tier": "platinum"}
+            found = await store.lookup_many([*ids, "nobody"])
+            assert [f.features["ltv"] for f in found[:-1]] == [n * 100.0 for n in range(CUSTOMERS)]
+            assert found[-1].source is FeatureSource.MISSING
+            assert (await store.lookup("c1")).source is FeatureSource.NEAR_CACHE
+
+            # A load through the cluster invalidates the cache of every service.
+            source.write_text("customer_id,ltv\nc1,50000\n")
+            with redis_client.writer_client(redis_settings) as client:
+                loader.load_file(source, DEFAULT_POLICY, client, redis_settings)
+
+            async def sees_the_load() -> bool:
+                return (await store.lookup("c1")).features.get("tier") == "platinum"
+
+            await wait_until(sees_the_load)
+
+    asyncio.run(scenario())
