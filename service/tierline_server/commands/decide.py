@@ -10,20 +10,23 @@ import grpc
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
 from tierline_server import config
 from tierline_server.commands.options import add_flag
+from tierline_server.commands.output import (
+    errors,
+    perk_text,
+    print_table,
+    routing_text,
+    sla_text,
+)
 
 MINOR_UNITS = 2
 """Decimal places of --order-value (cents); currencies with other exponents pass minor units."""
 DEFAULT_TIMEOUT_SECONDS = 5.0
-
-console = Console(highlight=False, soft_wrap=True)
 
 
 def register(groups: Any) -> None:
@@ -100,7 +103,6 @@ def decide_command(args: argparse.Namespace) -> int:
 
 
 def _print_error(error: grpc.RpcError) -> None:
-    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     errors.print(f"[red]{error.code().name}[/red]: {escape(error.details() or '')}")
     status = rpc_status.from_call(error)
     for detail in status.details if status else []:
@@ -118,36 +120,43 @@ def print_decision(decision: pb.Decision) -> None:
         decision.routing,
         decision.metrics,
     )
-    table = Table(title=f"Decision {decision.decision_id}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("customer", f"{decision.customer_id} (tier {decision.tier})")
-    table.add_row("service level", f"{level.name} (rank {level.rank})")
-    table.add_row(
-        "SLA",
-        f"wait <= {sla.max_wait_seconds}s, first response <= {sla.first_response_seconds}s, "
-        f"callback {'yes' if sla.callback_offered else 'no'}, "
-        f"human agent {'guaranteed' if sla.human_agent_guaranteed else 'not guaranteed'}",
-    )
-    skills = f", skills {', '.join(routing.skills)}" if routing.skills else ""
-    table.add_row("routing", f"{routing.queue} (priority {routing.priority}){skills}")
-    for perk in decision.perks:
-        value = {
-            "amount_minor": f" {perk.amount_minor} (minor units)",
-            "percent": f" {perk.percent:g}%",
-        }
-        shown = value.get(perk.WhichOneof("value") or "", "")
-        table.add_row("perk", f"{perk.code}{shown}  [dim]by {perk.granted_by}[/dim]")
-    table.add_row("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)")
+    rows = [
+        ("customer", f"{decision.customer_id} (tier {decision.tier})"),
+        ("service level", f"{level.name} (rank {level.rank})"),
+        (
+            "SLA",
+            sla_text(
+                sla.max_wait_seconds,
+                sla.first_response_seconds,
+                sla.callback_offered,
+                sla.human_agent_guaranteed,
+            ),
+        ),
+        ("routing", routing_text(routing.queue, routing.priority, routing.skills)),
+    ]
+    rows += [
+        (
+            "perk",
+            perk_text(
+                perk.code,
+                perk.amount_minor if perk.HasField("amount_minor") else None,
+                perk.percent if perk.HasField("percent") else None,
+                perk.granted_by,
+            ),
+        )
+        for perk in decision.perks
+    ]
+    rows.append(("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)"))
     if decision.degraded:
-        table.add_row("[red]degraded[/red]", decision.degraded_reason)
-    for rule in decision.explanation.rules:
-        table.add_row(f"why {rule.rule_id}", escape(rule.condition))
-    table.add_row(
-        "metrics",
-        f"{metrics.total_micros} us total, {metrics.lookup_micros} us lookup, "
-        f"{metrics.eval_micros} us rules; features from "
-        f"{pb.FeatureSource.Name(metrics.feature_source).removeprefix('FEATURE_SOURCE_').lower()}",
+        rows.append(("[red]degraded[/red]", decision.degraded_reason))
+    rows += [(f"why {rule.rule_id}", escape(rule.condition)) for rule in decision.explanation.rules]
+    source = pb.FeatureSource.Name(metrics.feature_source).removeprefix("FEATURE_SOURCE_").lower()
+    rows.append(
+        (
+            "metrics",
+            f"{metrics.total_micros} us total, {metrics.lookup_micros} us lookup, "
+            f"{metrics.eval_micros} us rules; features from {source}",
+        )
     )
-    table.add_row("policy", decision.policy_version)
-    console.print(table)
+    rows.append(("policy", decision.policy_version))
+    print_table(f"Decision {decision.decision_id}", rows)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from redis.exceptions import RedisClusterException, RedisError
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -27,21 +26,18 @@ from tierline_server.commands.options import (
     add_redis_arguments,
     redis_settings,
 )
+from tierline_server.commands.output import console, errors, load_policy_or_report
 from tierline_server.config import RedisSettings, masked_url
 from tierline_server.features import demo, keys, loader
 from tierline_server.features.codec import FeatureCodec
 from tierline_server.features.redis_client import writer_client
-from tierline_server.policy.compiler import Policy, load_policy
-from tierline_server.policy.errors import PolicyInvalid
+from tierline_server.policy.compiler import Policy
 from tierline_server.policy.inputs import typed_features
 
 PLAIN_PROGRESS_SECONDS = 5.0
 """Without a terminal, a progress line this often."""
 DEFAULT_DEMO_COUNT = 10_000
 DEFAULT_DEMO_SEED = 1
-
-console = Console(highlight=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def register(groups: Any) -> None:
@@ -108,7 +104,7 @@ def _positive(text: str) -> int:
 
 def load_command(args: argparse.Namespace) -> int:
     """Load a file; print the summary."""
-    policy = _policy(args.policy)
+    policy = load_policy_or_report(args.policy)
     if policy is None:
         return 2
     settings = redis_settings(args)
@@ -192,7 +188,7 @@ def print_summary(summary: loader.LoadSummary, policy: Policy) -> None:
 
 def get_command(args: argparse.Namespace) -> int:
     """Show what is stored for a customer and how the policy reads it."""
-    policy = _policy(args.policy)
+    policy = load_policy_or_report(args.policy)
     if policy is None:
         return 2
     settings = redis_settings(args)
@@ -252,7 +248,7 @@ def get_command(args: argparse.Namespace) -> int:
 
 def set_command(args: argparse.Namespace) -> int:
     """Write the given features (others are kept) and tell running services."""
-    policy = _policy(args.policy)
+    policy = load_policy_or_report(args.policy)
     if policy is None:
         return 2
     settings = redis_settings(args)
@@ -311,16 +307,6 @@ def demo_command(args: argparse.Namespace) -> int:
         demo.write_demo(out, args.count, args.seed)
     errors.print(f"wrote {args.count:,} customers (seed {args.seed}) to {escape(str(args.out))}")
     return 0
-
-
-def _policy(path: str) -> Policy | None:
-    try:
-        return load_policy(path)
-    except PolicyInvalid as invalid:
-        for error in invalid.errors:
-            errors.print(escape(str(error)))
-        errors.print(f"[red]{len(invalid.errors)} error(s)[/red] in {escape(path)}")
-        return None
 
 
 def _key(settings: RedisSettings, customer_id: str) -> str | None:

@@ -8,14 +8,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from tierline_server.policy.compiler import Policy, load_policy
+from tierline_server.commands.output import (
+    console,
+    errors,
+    load_policy_or_report,
+    perk_text,
+    print_table,
+    routing_text,
+    sla_text,
+)
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.domain import Decision
-from tierline_server.policy.errors import PolicyInvalid
 from tierline_server.policy.inputs import ContextSpec, typed_features
 from tierline_server.policy.testing import (
     CaseResult,
@@ -26,9 +31,6 @@ from tierline_server.policy.testing import (
 )
 
 DEFAULT_POLICY = Path("rules")
-
-console = Console(highlight=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def register(groups: Any) -> None:
@@ -54,19 +56,9 @@ def register(groups: Any) -> None:
     evaluate.set_defaults(handler=eval_command)
 
 
-def _load(path: Path) -> Policy | None:
-    try:
-        return load_policy(path)
-    except PolicyInvalid as invalid:
-        for error in invalid.errors:
-            errors.print(str(error))
-        errors.print(f"[red]{len(invalid.errors)} error(s)[/red] in {path}")
-        return None
-
-
 def check_command(args: argparse.Namespace) -> int:
     """Exit 0 when the policy compiles (into the engine too), 1 with every error otherwise."""
-    policy = _load(args.path)
+    policy = load_policy_or_report(args.path)
     if policy is None:
         return 1
     Decider(policy)
@@ -79,7 +71,7 @@ def check_command(args: argparse.Namespace) -> int:
 
 def test_command(args: argparse.Namespace) -> int:
     """Run every case file; exit 1 when a case fails or a file is malformed."""
-    policy = _load(args.path)
+    policy = load_policy_or_report(args.path)
     if policy is None:
         return 1
     decider = Decider(policy)
@@ -115,7 +107,7 @@ def test_command(args: argparse.Namespace) -> int:
 
 def eval_command(args: argparse.Namespace) -> int:
     """Decide one interaction and print it as a table or JSON."""
-    policy = _load(args.path)
+    policy = load_policy_or_report(args.path)
     if policy is None:
         return 1
     try:
@@ -144,27 +136,21 @@ def decision_as_dict(decision: Decision) -> dict[str, Any]:
 def print_decision(decision: Decision) -> None:
     """A decision as a readable table."""
     level, sla, routing = decision.service_level, decision.service_level.sla, decision.routing
-    table = Table(title=f"Decision (policy {decision.policy_version})", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("tier", decision.tier)
-    table.add_row("service level", f"{level.name} (rank {level.rank})")
-    table.add_row(
-        "SLA",
-        f"wait <= {sla.max_wait_seconds}s, first response <= {sla.first_response_seconds}s, "
-        f"callback {'yes' if sla.callback_offered else 'no'}, "
-        f"human agent {'guaranteed' if sla.human_agent_guaranteed else 'not guaranteed'}",
-    )
-    table.add_row(
-        "routing",
-        f"{routing.queue} (priority {routing.priority})"
-        + (f", skills {', '.join(routing.skills)}" if routing.skills else ""),
-    )
-    for perk in decision.perks:
-        value = f" {perk.percent:g}%" if perk.percent else ""
-        value = f" {perk.amount} (minor units)" if perk.amount else value
-        table.add_row("perk", f"{perk.code}{value}  [dim]by {perk.granted_by}[/dim]")
-    table.add_row("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)")
-    for trace in decision.traces:
-        table.add_row(f"why {trace.rule_id}", escape(trace.condition))
-    console.print(table)
+    rows = [
+        ("tier", decision.tier),
+        ("service level", f"{level.name} (rank {level.rank})"),
+        (
+            "SLA",
+            sla_text(
+                sla.max_wait_seconds,
+                sla.first_response_seconds,
+                sla.callback_offered,
+                sla.human_agent_guaranteed,
+            ),
+        ),
+        ("routing", routing_text(routing.queue, routing.priority, routing.skills)),
+    ]
+    rows += [("perk", perk_text(p.code, p.amount, p.percent, p.granted_by)) for p in decision.perks]
+    rows.append(("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)"))
+    rows += [(f"why {t.rule_id}", escape(t.condition)) for t in decision.traces]
+    print_table(f"Decision (policy {decision.policy_version})", rows)
