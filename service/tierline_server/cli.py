@@ -6,12 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
+from rich.markup import escape
 
 from tierline_server.commands import decide as decide_commands
 from tierline_server.commands import features as features_commands
 from tierline_server.commands import policy as policy_commands
 from tierline_server.commands import serve as serve_commands
+from tierline_server.commands.output import errors
 from tierline_server.policy.errors import EngineUnavailable
 
 
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except EngineUnavailable as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        errors.print(f"[red]error:[/red] {escape(str(error))}")
         return 2
     return status
 
