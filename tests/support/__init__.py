@@ -1,1 +1,1 @@
-"""Helpers shared by the integration tests (importable because pytest adds tests/ to sys.path)."""
+"""Helpers shared by the tests (importable because pytest adds tests/ to sys.path)."""

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping
-from datetime import datetime
-from decimal import Decimal
+import sys
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from tierline import messages
-from tierline.connection import Keepalive, RetryPolicy, TlsConfig
-from tierline.core import (
-    DEFAULT_BATCH_TIMEOUT_SECONDS,
-    DEFAULT_POLICY_TIMEOUT_SECONDS,
-    DEFAULT_TIMEOUT_SECONDS,
-    BatchItem,
-    ClientCore,
-    prepare_batch,
-)
+from tierline.core import BatchItem, ClientBase, prepare_batch
 from tierline.errors import describe, from_rpc_error
-from tierline.fallback import DEFAULT_POLICY_REFRESH_SECONDS
-from tierline.interaction import Channel, DecisionRequest
-from tierline.model import Baseline, BatchResult, Decision, PolicyInfo
+from tierline.interaction import Channel, DecisionRequest, RequestFields
+from tierline.model import BatchResult, Decision, PolicyInfo
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:  # Python 3.10: for the type checker only (not a runtime dependency)
+    from typing_extensions import Unpack
 
-class EntitlementClient:
+
+class EntitlementClient(ClientBase):
     """A client of Tierline's EntitlementService that never blocks a call past its deadline.
 
     ``decide`` answers within its deadline (50 ms by default): with the service's decision, or,
@@ -55,110 +49,42 @@ class EntitlementClient:
         channel_options: raw gRPC channel arguments, overriding the client's.
     """
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_SECONDS,
-        batch_timeout: float = DEFAULT_BATCH_TIMEOUT_SECONDS,
-        policy_timeout: float = DEFAULT_POLICY_TIMEOUT_SECONDS,
-        baseline: Baseline | None = None,
-        policy_refresh_interval: float = DEFAULT_POLICY_REFRESH_SECONDS,
-        tls: TlsConfig | None = None,
-        token: str | None = None,
-        insecure_token: bool = False,
-        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
-        keepalive: Keepalive | None = Keepalive(),  # noqa: B008 - frozen, shared safely
-        channel_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        self._core = ClientCore(
-            target,
-            timeout=timeout,
-            batch_timeout=batch_timeout,
-            policy_timeout=policy_timeout,
-            baseline=baseline,
-            policy_refresh_interval=policy_refresh_interval,
-            tls=tls,
-            token=token,
-            insecure_token=insecure_token,
-            retry=retry,
-            keepalive=keepalive,
-            channel_options=channel_options,
-        )
-        if self._core.credentials is None:
-            self._channel = grpc.insecure_channel(target, options=self._core.options)
-        else:
-            self._channel = grpc.secure_channel(
-                target, self._core.credentials, options=self._core.options
-            )
+    def _connect(self) -> None:
+        self._channel = self._open_channel(grpc.insecure_channel, grpc.secure_channel)
         self._stub = pb_grpc.EntitlementServiceStub(self._channel)
-
-    @property
-    def target(self) -> str:
-        """The gRPC target the client calls."""
-        return self._core.target
-
-    @property
-    def fallback_count(self) -> int:
-        """How many baseline (``client_fallback``) decisions the client has returned."""
-        return self._core.fallbacks.count
-
-    @property
-    def cached_policy(self) -> PolicyInfo | None:
-        """The policy last fetched from the service (its baseline is the fallback), if any."""
-        return self._core.policy_cache.policy
 
     def decide(
         self,
         customer_id: str,
         channel: Channel | str | int,
         *,
-        intent: str = "",
-        order_value: Decimal | int | str | float | None = None,
-        order_value_minor: int | None = None,
-        currency: str = "",
-        item_count: int = 0,
-        attributes: Mapping[str, str] | None = None,
-        occurred_at: datetime | None = None,
-        explain: bool = False,
         timeout: float | None = None,
+        **fields: Unpack[RequestFields],
     ) -> Decision:
         """Decide one interaction, within ``timeout`` seconds (default: the client's, 50 ms).
 
-        ``channel`` is a :class:`Channel` or its name in any case (``"phone"``); ``order_value``
-        is in major units of ``currency`` (``"59.90"``), ``order_value_minor`` in minor units
-        (``5990``). Returns the service's decision, or the baseline decision (``is_fallback``)
-        when the service is slow or unreachable. Raises ``InvalidRequest`` (with every field
-        violation), ``Unauthenticated``, ``PermissionDenied``, ``ServiceUnavailable`` (no
-        baseline known yet) or ``ServiceError``.
+        The other arguments are those of :class:`DecisionRequest`: ``intent``, ``order_value``
+        or ``order_value_minor``, ``currency``, ``item_count``, ``attributes``, ``occurred_at``
+        and ``explain``. ``channel`` is a :class:`Channel` or its name in any case
+        (``"phone"``); ``order_value`` is in major units of ``currency`` (``"59.90"``),
+        ``order_value_minor`` in minor units (``5990``). Returns the service's decision, or the
+        baseline decision (``is_fallback``) when the service is slow or unreachable. Raises
+        ``InvalidRequest`` (with every field violation), ``Unauthenticated``,
+        ``PermissionDenied``, ``ServiceUnavailable`` (no baseline known yet) or
+        ``ServiceError``.
         """
-        request = DecisionRequest(
-            customer_id,
-            channel,
-            intent=intent,
-            order_value=order_value,
-            order_value_minor=order_value_minor,
-            currency=currency,
-            item_count=item_count,
-            attributes=attributes,
-            occurred_at=occurred_at,
-            explain=explain,
-        )
-        return self.decide_request(request, timeout=timeout)
+        return self.decide_request(DecisionRequest(customer_id, channel, **fields), timeout=timeout)
 
     def decide_request(self, request: DecisionRequest, *, timeout: float | None = None) -> Decision:
         """``decide`` for a prepared :class:`DecisionRequest`."""
-        self._refresh_policy_if_due()
-        started = time.perf_counter()
+        started = self._start()
         try:
             response = self._stub.Decide(
-                messages.decide_request(request),
-                timeout=self._core.deadline(timeout, self._core.timeout),
-                metadata=self._core.metadata,
+                messages.decide_request(request), **self._call_options(timeout, self._timeout)
             )
         except grpc.RpcError as error:
-            return self._core.fall_back(error, [request], started)[0]
-        return self._core.decided(response.decision, started)
+            return self._fall_back(error, [request], started)[0]
+        return self._decided(response.decision, started)
 
     def decide_batch(
         self, requests: Iterable[BatchItem], *, timeout: float | None = None
@@ -169,21 +95,18 @@ class EntitlementClient:
         invalid item gets its own ``InvalidRequest`` in its result and does not fail the
         others. When the service is slow or unreachable, every item gets the baseline decision.
         """
-        prepared = prepare_batch(requests)
-        sent = [item for item in prepared if isinstance(item, DecisionRequest)]
+        prepared, sent = prepare_batch(requests)
         if not sent:
             return [item for item in prepared if isinstance(item, BatchResult)]
-        self._refresh_policy_if_due()
-        started = time.perf_counter()
+        started = self._start()
         try:
             response = self._stub.DecideBatch(
                 messages.decide_batch_request(sent),
-                timeout=self._core.deadline(timeout, self._core.batch_timeout),
-                metadata=self._core.metadata,
+                **self._call_options(timeout, self._batch_timeout),
             )
         except grpc.RpcError as error:
-            return self._core.batch_fallback(prepared, error, started)
-        return self._core.batch_decided(prepared, response, started)
+            return self._batch_fallback(prepared, sent, error, started)
+        return self._batch_decided(prepared, response, started)
 
     def policy(self, *, timeout: float | None = None) -> PolicyInfo:
         """The policy being served (version, tiers, levels, baseline); also refreshes the cache.
@@ -193,13 +116,11 @@ class EntitlementClient:
         """
         try:
             response = self._stub.GetPolicy(
-                pb.GetPolicyRequest(),
-                timeout=self._core.deadline(timeout, self._core.policy_timeout),
-                metadata=self._core.metadata,
+                pb.GetPolicyRequest(), **self._call_options(timeout, self._policy_timeout)
             )
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
-        return self._core.policy_fetched(response)
+        return self._policy_fetched(response)
 
     def close(self) -> None:
         """Close the connections; calls in flight are cancelled."""
@@ -218,16 +139,14 @@ class EntitlementClient:
 
     def _refresh_policy_if_due(self) -> None:
         """Fetch the policy in the background (gRPC's own thread) when it is due."""
-        if not self._core.policy_cache.claim_fetch():
+        if not self._policy_cache.claim_fetch():
             return
         try:
             future = self._stub.GetPolicy.future(
-                pb.GetPolicyRequest(),
-                timeout=self._core.policy_timeout,
-                metadata=self._core.metadata,
+                pb.GetPolicyRequest(), **self._call_options(None, self._policy_timeout)
             )
         except ValueError as error:  # the channel is closed: so is the client
-            self._core.policy_cache.fetch_failed(repr(error))
+            self._policy_cache.fetch_failed(repr(error))
             raise
         future.add_done_callback(self._policy_fetch_done)
 
@@ -235,9 +154,9 @@ class EntitlementClient:
         try:
             response = future.result()
         except grpc.FutureCancelledError:
-            self._core.policy_cache.fetch_failed("cancelled")
+            self._policy_cache.fetch_failed("cancelled")
             return
         except grpc.RpcError as error:
-            self._core.policy_cache.fetch_failed(describe(error))
+            self._policy_cache.fetch_failed(describe(error))
             return
-        self._core.policy_fetched(response)
+        self._policy_fetched(response)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import abc
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
 from tierline import connection, messages
 from tierline.connection import Keepalive, RetryPolicy, TlsConfig
 from tierline.errors import FALLBACK_CODES, InvalidRequest, ServiceUnavailable, from_rpc_error
-from tierline.fallback import FallbackRecorder, PolicyCache, fallback_decision
+from tierline.fallback import (
+    DEFAULT_POLICY_REFRESH_SECONDS,
+    FallbackRecorder,
+    PolicyCache,
+    fallback_decision,
+)
 from tierline.interaction import DecisionRequest
 from tierline.model import Baseline, BatchResult, Decision, PolicyInfo
+from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
 DEFAULT_TIMEOUT_SECONDS = 0.05
 """Deadline of ``decide``: a live call cannot wait longer for its routing."""
@@ -25,6 +32,8 @@ DEFAULT_POLICY_TIMEOUT_SECONDS = 1.0
 
 BatchItem = DecisionRequest | Mapping[str, Any]
 """A ``decide_batch`` item: a DecisionRequest, or a mapping of ``decide``'s arguments."""
+
+ChannelT = TypeVar("ChannelT")
 
 
 def _version() -> str:
@@ -40,109 +49,161 @@ def _positive(name: str, value: float) -> float:
     return value
 
 
-class ClientCore:
-    """Settings, the cached policy and the fallback, for either client."""
-
-    def __init__(
-        self,
-        target: str,
-        *,
-        timeout: float,
-        batch_timeout: float,
-        policy_timeout: float,
-        baseline: Baseline | None,
-        policy_refresh_interval: float,
-        tls: TlsConfig | None,
-        token: str | None,
-        insecure_token: bool,
-        retry: RetryPolicy | None,
-        keepalive: Keepalive | None,
-        channel_options: Mapping[str, Any] | None,
-    ) -> None:
-        if not target:
-            raise ValueError(
-                "target is required, e.g. '127.0.0.1:50051' or 'dns:///tierline:50051'"
-            )
-        self.target = target
-        self.timeout = _positive("timeout", timeout)
-        self.batch_timeout = _positive("batch_timeout", batch_timeout)
-        self.policy_timeout = _positive("policy_timeout", policy_timeout)
-        self.options = connection.channel_options(
-            retry, keepalive, tls, dict(channel_options or {}), _version()
-        )
-        self.credentials = connection.channel_credentials(tls, token)
-        self.metadata = connection.call_metadata(tls, token, insecure_token) or None
-        self.policy_cache = PolicyCache(policy_refresh_interval, baseline)
-        self.fallbacks = FallbackRecorder()
-
-    @staticmethod
-    def deadline(timeout: float | None, default: float) -> float:
-        """The call's deadline in seconds: its own, else the client's default."""
-        return default if timeout is None else _positive("timeout", timeout)
-
-    def decided(self, message: Any, started: float) -> Decision:
-        """The service's decision, timed; notes its policy version."""
-        self.fallbacks.answered()
-        decision = messages.decision(message, time.perf_counter() - started)
-        self.policy_cache.note_version(decision.policy_version)
-        return decision
-
-    def batch_decided(
-        self, prepared: list[DecisionRequest | BatchResult], response: Any, started: float
-    ) -> list[BatchResult]:
-        """The service's batch results, merged with the items rejected before sending."""
-        self.fallbacks.answered()
-        answered = messages.batch_results(response, time.perf_counter() - started)
-        for result in answered:
-            if result.decision is not None:
-                self.policy_cache.note_version(result.decision.policy_version)
-                break
-        return messages.merge_batch(prepared, answered)
-
-    def fall_back(
-        self, error: grpc.RpcError, requests: list[DecisionRequest], started: float
-    ) -> list[Decision]:
-        """Baseline decisions for a call that failed slow or unreachable; else the typed error."""
-        code = error.code()
-        if code not in FALLBACK_CODES:
-            raise from_rpc_error(error) from error
-        known = self.policy_cache.baseline()
-        if known is None:
-            raise ServiceUnavailable(
-                f"Tierline at {self.target} did not answer ({code.name}: {error.details()}) and"
-                " the client has no baseline yet: it never reached the service and was given no"
-                " baseline= to fall back on",
-                code,
-            ) from error
-        baseline, version = known
-        latency = time.perf_counter() - started
-        self.fallbacks.fell_back(code.name, str(error.details()), len(requests))
-        return [fallback_decision(request, baseline, version, latency) for request in requests]
-
-    def batch_fallback(
-        self,
-        prepared: list[DecisionRequest | BatchResult],
-        error: grpc.RpcError,
-        started: float,
-    ) -> list[BatchResult]:
-        """Baseline results for every sent item of a failed batch (or the typed error)."""
-        sent = [item for item in prepared if isinstance(item, DecisionRequest)]
-        decisions = self.fall_back(error, sent, started)
-        return messages.merge_batch(prepared, [BatchResult(decision=d) for d in decisions])
-
-    def policy_fetched(self, message: Any) -> PolicyInfo:
-        """Keep and return a GetPolicyResponse's policy."""
-        policy = messages.policy_info(message.policy)
-        self.policy_cache.store(policy)
-        return policy
+def deadline(timeout: float | None, default: float) -> float:
+    """A call's deadline in seconds: its own, else the client's default."""
+    return default if timeout is None else _positive("timeout", timeout)
 
 
-def prepare_batch(items: Iterable[BatchItem]) -> list[DecisionRequest | BatchResult]:
-    """Each item as a request to send, or as the error result of an item the client rejects."""
+def prepare_batch(
+    items: Iterable[BatchItem],
+) -> tuple[list[DecisionRequest | BatchResult], list[DecisionRequest]]:
+    """Each item as a request to send, or as the error result of an item the client rejects;
+    and the requests to send, in order."""
     prepared: list[DecisionRequest | BatchResult] = []
     for item in items:
         try:
             prepared.append(DecisionRequest.of(item))
         except InvalidRequest as error:
             prepared.append(BatchResult(error=error))
-    return prepared
+    return prepared, [item for item in prepared if isinstance(item, DecisionRequest)]
+
+
+class ClientBase(abc.ABC):
+    """The settings, the cached policy and the fallback of either client, its properties, and
+    every step of a call that is not I/O.
+
+    A subclass opens the channel (``_connect``), makes the calls (blocking or awaited) and
+    fetches the policy in the background when it is due (``_refresh_policy_if_due``).
+    """
+
+    _channel: Any
+    _stub: pb_grpc.EntitlementServiceStub
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        batch_timeout: float = DEFAULT_BATCH_TIMEOUT_SECONDS,
+        policy_timeout: float = DEFAULT_POLICY_TIMEOUT_SECONDS,
+        baseline: Baseline | None = None,
+        policy_refresh_interval: float = DEFAULT_POLICY_REFRESH_SECONDS,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
+        insecure_token: bool = False,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
+        keepalive: Keepalive | None = Keepalive(),  # noqa: B008 - frozen, shared safely
+        channel_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not target:
+            raise ValueError(
+                "target is required, e.g. '127.0.0.1:50051' or 'dns:///tierline:50051'"
+            )
+        self._target = target
+        self._timeout = _positive("timeout", timeout)
+        self._batch_timeout = _positive("batch_timeout", batch_timeout)
+        self._policy_timeout = _positive("policy_timeout", policy_timeout)
+        self._options = connection.channel_options(
+            retry, keepalive, tls, dict(channel_options or {}), _version()
+        )
+        self._credentials = connection.channel_credentials(tls, token)
+        self._metadata = connection.call_metadata(tls, token, insecure_token) or None
+        self._policy_cache = PolicyCache(policy_refresh_interval, baseline)
+        self._fallbacks = FallbackRecorder()
+        self._connect()
+
+    @property
+    def target(self) -> str:
+        """The gRPC target the client calls."""
+        return self._target
+
+    @property
+    def fallback_count(self) -> int:
+        """How many baseline (``client_fallback``) decisions the client has returned."""
+        return self._fallbacks.count
+
+    @property
+    def cached_policy(self) -> PolicyInfo | None:
+        """The policy last fetched from the service (its baseline is the fallback), if any."""
+        return self._policy_cache.policy
+
+    @abc.abstractmethod
+    def _connect(self) -> None:
+        """Open ``_channel`` (with :meth:`_open_channel`) and ``_stub`` on it."""
+
+    @abc.abstractmethod
+    def _refresh_policy_if_due(self) -> None:
+        """Fetch the policy in the background when it is due."""
+
+    def _open_channel(
+        self, insecure: Callable[..., ChannelT], secure: Callable[..., ChannelT]
+    ) -> ChannelT:
+        """A channel to the target from grpc's (or grpc.aio's) insecure or secure factory."""
+        if self._credentials is None:
+            return insecure(self._target, options=self._options)
+        return secure(self._target, self._credentials, options=self._options)
+
+    def _call_options(self, timeout: float | None, default: float) -> dict[str, Any]:
+        """The ``timeout`` and ``metadata`` arguments of a call."""
+        return {"timeout": deadline(timeout, default), "metadata": self._metadata}
+
+    def _start(self) -> float:
+        """Begin a decision call: refresh the policy if it is due; the time the call starts."""
+        self._refresh_policy_if_due()
+        return time.perf_counter()
+
+    def _decided(self, message: Any, started: float) -> Decision:
+        """The service's decision, timed; notes its policy version."""
+        self._fallbacks.answered()
+        decision = messages.decision(message, time.perf_counter() - started)
+        self._policy_cache.note_version(decision.policy_version)
+        return decision
+
+    def _batch_decided(
+        self, prepared: list[DecisionRequest | BatchResult], response: Any, started: float
+    ) -> list[BatchResult]:
+        """The service's batch results, merged with the items rejected before sending."""
+        self._fallbacks.answered()
+        answered = messages.batch_results(response, time.perf_counter() - started)
+        for result in answered:
+            if result.decision is not None:
+                self._policy_cache.note_version(result.decision.policy_version)
+                break
+        return messages.merge_batch(prepared, answered)
+
+    def _fall_back(
+        self, error: grpc.RpcError, requests: list[DecisionRequest], started: float
+    ) -> list[Decision]:
+        """Baseline decisions for a call that failed slow or unreachable; else the typed error."""
+        code = error.code()
+        if code not in FALLBACK_CODES:
+            raise from_rpc_error(error) from error
+        known = self._policy_cache.baseline()
+        if known is None:
+            raise ServiceUnavailable(
+                f"Tierline at {self._target} did not answer ({code.name}: {error.details()}) and"
+                " the client has no baseline yet: it never reached the service and was given no"
+                " baseline= to fall back on",
+                code,
+            ) from error
+        baseline, version = known
+        latency = time.perf_counter() - started
+        self._fallbacks.fell_back(code.name, str(error.details()), len(requests))
+        return [fallback_decision(request, baseline, version, latency) for request in requests]
+
+    def _batch_fallback(
+        self,
+        prepared: list[DecisionRequest | BatchResult],
+        sent: list[DecisionRequest],
+        error: grpc.RpcError,
+        started: float,
+    ) -> list[BatchResult]:
+        """Baseline results for every sent item of a failed batch (or the typed error)."""
+        decisions = self._fall_back(error, sent, started)
+        return messages.merge_batch(prepared, [BatchResult(decision=d) for d in decisions])
+
+    def _policy_fetched(self, message: Any) -> PolicyInfo:
+        """Keep and return a GetPolicyResponse's policy."""
+        policy = messages.policy_info(message.policy)
+        self._policy_cache.store(policy)
+        return policy

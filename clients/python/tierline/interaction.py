@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import TypedDict
 
 from tierline.errors import client_invalid
 from tierline.v1 import entitlement_pb2 as pb
@@ -93,6 +94,19 @@ def minor_units(amount: Decimal | int | str | float, currency: str) -> int:
             "context.order_value", f"{amount} has more than {exponent} decimals for {currency}"
         )
     return int(scaled)
+
+
+class RequestFields(TypedDict, total=False):
+    """The keyword arguments of :class:`DecisionRequest` (and of ``decide``), all optional."""
+
+    intent: str
+    order_value: Decimal | int | str | float | None
+    order_value_minor: int | None
+    currency: str
+    item_count: int
+    attributes: Mapping[str, str] | None
+    occurred_at: datetime | None
+    explain: bool
 
 
 @dataclass(frozen=True, init=False)

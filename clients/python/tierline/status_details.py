@@ -21,12 +21,24 @@ BAD_REQUEST_TYPE = "google.rpc.BadRequest"
 """Full name of the detail message that lists field violations."""
 
 _FIELD = descriptor_pb2.FieldDescriptorProto
+_PACKAGE = "tierline.client.rpc"
+
+
+def _add_repeated(message: Any, name: str, number: int, message_name: str) -> None:
+    """A repeated field of ``message`` whose elements are another message of the package."""
+    message.field.add(
+        name=name,
+        number=number,
+        type=_FIELD.TYPE_MESSAGE,
+        label=_FIELD.LABEL_REPEATED,
+        type_name=f".{_PACKAGE}.{message_name}",
+    )
 
 
 def _message_classes() -> tuple[Any, Any]:
     """Status and BadRequest classes, wire-compatible with google.rpc's."""
     file = descriptor_pb2.FileDescriptorProto(
-        name="tierline/client/rpc_status.proto", package="tierline.client.rpc", syntax="proto3"
+        name="tierline/client/rpc_status.proto", package=_PACKAGE, syntax="proto3"
     )
     detail = file.message_type.add(name="Detail")  # google.protobuf.Any
     detail.field.add(name="type_url", number=1, type=_FIELD.TYPE_STRING)
@@ -34,32 +46,19 @@ def _message_classes() -> tuple[Any, Any]:
     status = file.message_type.add(name="Status")  # google.rpc.Status
     status.field.add(name="code", number=1, type=_FIELD.TYPE_INT32)
     status.field.add(name="message", number=2, type=_FIELD.TYPE_STRING)
-    status.field.add(
-        name="details",
-        number=3,
-        type=_FIELD.TYPE_MESSAGE,
-        label=_FIELD.LABEL_REPEATED,
-        type_name=".tierline.client.rpc.Detail",
-    )
+    _add_repeated(status, "details", 3, "Detail")
     violation = file.message_type.add(name="FieldViolation")  # google.rpc.BadRequest.FieldViolation
     violation.field.add(name="field", number=1, type=_FIELD.TYPE_STRING)
     violation.field.add(name="description", number=2, type=_FIELD.TYPE_STRING)
     bad_request = file.message_type.add(name="BadRequest")  # google.rpc.BadRequest
-    bad_request.field.add(
-        name="field_violations",
-        number=1,
-        type=_FIELD.TYPE_MESSAGE,
-        label=_FIELD.LABEL_REPEATED,
-        type_name=".tierline.client.rpc.FieldViolation",
-    )
+    _add_repeated(bad_request, "field_violations", 1, "FieldViolation")
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(file.SerializeToString())
-    return (
-        message_factory.GetMessageClass(pool.FindMessageTypeByName("tierline.client.rpc.Status")),
-        message_factory.GetMessageClass(
-            pool.FindMessageTypeByName("tierline.client.rpc.BadRequest")
-        ),
-    )
+
+    def message_class(name: str) -> Any:
+        return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
+
+    return message_class("Status"), message_class("BadRequest")
 
 
 _Status, _BadRequest = _message_classes()

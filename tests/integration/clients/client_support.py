@@ -1,42 +1,17 @@
-"""Helpers of the client integration tests: customers in Redis, waiting, reading /metrics."""
+"""Helpers of the client integration tests: customers in Redis, the decisions a server counted."""
 
 from __future__ import annotations
 
-import time
-import urllib.request
-from collections.abc import Callable
-from typing import TypeVar
-
-import pytest
-import redis
-
-T = TypeVar("T")
+from support.customers import write_features
+from support.metrics import metric, scrape
 
 DEADLINE_MARGIN_SECONDS = 0.5
 """How late past its deadline a fallback may come back: generous, for loaded CI machines."""
 
 
-def wait_for(probe: Callable[[], T | None], seconds: float = 10.0, what: str = "") -> T:
-    """The first truthy value of ``probe()`` within ``seconds``; fails the test otherwise."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"not within {seconds} s: {what or probe}")
-
-
 def decisions_total(metrics_port: int) -> float:
     """The sum of ``tierline_decisions_total`` on a server's /metrics endpoint."""
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.split("{", 1)[0].split(" ", 1)[0] == "tierline_decisions_total"
-    )
+    return metric(scrape(metrics_port), "tierline_decisions_total")
 
 
 CUSTOMERS = {
@@ -50,17 +25,6 @@ CUSTOMERS = {
 DEMO_TIERS = ["basic", "standard", "growth", "gold", "platinum"]
 DEMO_CUSTOMERS = 30
 """Demo-style ids ``c000001`` ... for the examples, which pick customers at random."""
-
-
-def write_features(redis_url: str, customers: dict[str, dict[str, object]]) -> None:
-    """Customer features as ``tierline features load`` leaves them: a hash per customer."""
-    with redis.Redis.from_url(redis_url) as client, client.pipeline() as pipe:
-        for customer_id, features in customers.items():
-            pipe.hset(
-                f"tierline:customer:{customer_id}",
-                mapping={**features, "_updated": int(time.time())},
-            )
-        pipe.execute()
 
 
 def seed(redis_url: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from client_support import wait_for
 from support.tierline_process import TierlineProcess
+from support.waiting import wait_for
 from tierline import (
     AsyncEntitlementClient,
     BatchResult,
@@ -182,7 +182,7 @@ def test_async_invalid_argument_surfaces_with_field_violations(tierline: Tierlin
 def test_baseline_is_fetched_at_first_use_in_the_background(tierline: TierlineProcess) -> None:
     with EntitlementClient(tierline.target, timeout=TIMEOUT) as client:
         client.decide("gold-1", "chat")
-        policy = wait_for(lambda: client.cached_policy, what="policy fetched")
+        policy = wait_for(lambda: client.cached_policy, seconds=10, what="policy fetched")
         assert policy.baseline.routing.queue == "general"
 
     async def scenario() -> None:

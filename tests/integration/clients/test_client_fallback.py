@@ -9,8 +9,9 @@ import time
 
 import grpc
 import pytest
-from client_support import DEADLINE_MARGIN_SECONDS, wait_for
+from client_support import DEADLINE_MARGIN_SECONDS
 from support.tierline_process import TierlineProcess
+from support.waiting import wait_for
 from tierline import (
     DEFAULT_TIMEOUT_SECONDS,
     AsyncEntitlementClient,
@@ -106,7 +107,9 @@ def test_frozen_server_falls_back_to_its_published_baseline(tierline: TierlinePr
             assert_policy_fallback(results[0].unwrap(), version)
         finally:
             tierline.signal(signal.SIGCONT)
-        after = wait_for(lambda: nonfallback(client.decide("gold-1", "phone")), what="recovery")
+        after = wait_for(
+            lambda: nonfallback(client.decide("gold-1", "phone")), seconds=10, what="recovery"
+        )
         assert after.tier == "gold"
         assert client.fallback_count >= 2
 
@@ -132,7 +135,9 @@ def test_stopped_service_falls_back_and_recovers(
         assert client.fallback_count == 1
 
         tierline.start()
-        back = wait_for(lambda: nonfallback(client.decide("platinum-1", "phone")), what="back")
+        back = wait_for(
+            lambda: nonfallback(client.decide("platinum-1", "phone")), seconds=10, what="back"
+        )
         assert back.service_level.name == "concierge"
         assert not back.degraded
     messages = [(r.levelname, r.getMessage()) for r in caplog.records]

@@ -29,6 +29,8 @@ MARGIN_SECONDS = 1.0
 """Slack on top of a budget when a test checks that a lookup came back in time."""
 WAIT_SECONDS = 10.0
 """How long a test waits for something that happens in the background (recovery, a message)."""
+NO_CACHE = NearCacheSettings(enabled=False)
+"""Every lookup reads Redis."""
 
 
 def settings(url: str, **overrides: Any) -> RedisSettings:

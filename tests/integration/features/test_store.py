@@ -11,6 +11,7 @@ import time
 import pytest
 import redis
 from feature_support import (
+    NO_CACHE,
     PREFIX,
     REPO,
     errors,
@@ -27,7 +28,6 @@ from tierline_server.policy.compiler import compile_policy_text
 
 pytestmark = pytest.mark.integration
 
-NO_CACHE = NearCacheSettings(enabled=False)
 LONG_TTL = NearCacheSettings(ttl_seconds=60, negative_ttl_seconds=60)
 
 

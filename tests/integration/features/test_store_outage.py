@@ -11,6 +11,7 @@ import pytest
 import redis
 from feature_support import (
     MARGIN_SECONDS,
+    NO_CACHE,
     READ_BUDGET_SECONDS,
     errors,
     open_store,
@@ -26,7 +27,6 @@ from tierline_server.features.store import FeatureLookup, FeatureSource, Feature
 
 pytestmark = pytest.mark.integration
 
-NO_CACHE = NearCacheSettings(enabled=False)
 BUDGET = READ_BUDGET_SECONDS + MARGIN_SECONDS
 """A lookup during an outage must come back within its read budget (plus slack)."""
 

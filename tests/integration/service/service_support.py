@@ -1,22 +1,15 @@
-"""Helpers of the service integration tests: customers in Redis, requests, statuses, /metrics."""
+"""Helpers of the service integration tests: customers in Redis, requests, statuses, labels."""
 
 from __future__ import annotations
 
-import time
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from typing import TypeVar
 
 import grpc
-import pytest
-import redis
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from prometheus_client.parser import text_string_to_metric_families
+from support.customers import write_features
 from support.tierline_process import TierlineProcess
 from tierline.v1 import entitlement_pb2 as pb
-
-T = TypeVar("T")
 
 ServerFactory = Callable[..., TierlineProcess]
 """The ``start_server`` fixture: (redis_url, policy=..., extra_args=..., env=...) -> started."""
@@ -28,8 +21,6 @@ REDIS_TIMEOUT_ARGS = ("--redis-timeout", "1")
 """The service's Redis read budget in the tests. Its default (5 ms) is right for production but
 would degrade decisions at random on a busy CI machine; outages still show at once, because a
 stopped or killed Redis refuses connections."""
-
-KEY_PREFIX = "tierline:customer:"
 
 CUSTOMERS: dict[str, dict[str, object]] = {
     "gold-1": {"tier": "gold", "ltv": 7000, "tenure_days": 400, "orders_12m": 8},
@@ -45,14 +36,6 @@ CUSTOMERS: dict[str, dict[str, object]] = {
 new-customer care, except newbie-1)."""
 
 CHANNELS = [value for name, value in pb.Channel.items() if name != "CHANNEL_UNSPECIFIED"]
-
-
-def write_features(redis_url: str, customers: Mapping[str, Mapping[str, object]]) -> None:
-    """Customer features as ``tierline features load`` leaves them: one hash per customer."""
-    with redis.Redis.from_url(redis_url) as client, client.pipeline() as pipe:
-        for customer_id, features in customers.items():
-            pipe.hset(KEY_PREFIX + customer_id, mapping={**features, "_updated": int(time.time())})
-        pipe.execute()
 
 
 def load_customers(redis_url: str) -> None:
@@ -101,41 +84,6 @@ def bad_request(error: grpc.RpcError) -> list[tuple[str, str]]:
 def perk_codes(decision: pb.Decision) -> set[str]:
     """The codes of a decision's perks."""
     return {perk.code for perk in decision.perks}
-
-
-def wait_for(probe: Callable[[], T | None], seconds: float = 15.0, what: str = "") -> T:
-    """The first truthy value of ``probe()`` within ``seconds``; fails the test otherwise."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"not within {seconds} s: {what or probe}")
-
-
-def scrape(metrics_port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample on a server's /metrics, by (sample name, labels)."""
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-Samples = Mapping[tuple[str, frozenset[tuple[str, str]]], float]
-"""A /metrics scrape: sample value by (sample name, label pairs)."""
-
-
-def metric(samples: Samples, name: str, /, **labels: str) -> float:
-    """The sum of the samples called ``name`` whose labels include ``labels``."""
-    wanted = set(labels.items())
-    return sum(
-        value for (sample, found), value in samples.items() if sample == name and wanted <= found
-    )
 
 
 def label_values(samples: Iterable[tuple[str, frozenset[tuple[str, str]]]]) -> set[str]:

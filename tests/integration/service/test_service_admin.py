@@ -15,18 +15,11 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from service_support import (
-    TIMEOUT,
-    ServerFactory,
-    load_customers,
-    metric,
-    perk_codes,
-    request,
-    scrape,
-    wait_for,
-    write_features,
-)
+from service_support import TIMEOUT, ServerFactory, load_customers, perk_codes, request
+from support.customers import write_features
+from support.metrics import metric, scrape
 from support.tierline_process import REPO, TierlineProcess
+from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc, policy_admin_pb2_grpc
 from tierline.v1 import policy_admin_pb2 as admin_pb

@@ -9,17 +9,11 @@ from typing import Any
 
 import grpc
 import pytest
-from service_support import (
-    TIMEOUT,
-    ServerFactory,
-    load_customers,
-    metric,
-    request,
-    scrape,
-    wait_for,
-    write_features,
-)
+from service_support import TIMEOUT, ServerFactory, load_customers, request
+from support.customers import write_features
+from support.metrics import metric, scrape
 from support.tierline_process import REPO, TierlineProcess
+from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc
 

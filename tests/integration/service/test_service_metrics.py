@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 import yaml
-from service_support import CUSTOMERS, TIMEOUT, label_values, metric, request, scrape
+from service_support import CUSTOMERS, TIMEOUT, label_values, request
+from support.metrics import metric, scrape
 from support.tierline_process import REPO, TierlineProcess
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc

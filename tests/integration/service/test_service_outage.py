@@ -13,12 +13,11 @@ from service_support import (
     ServerFactory,
     at_least_baseline,
     load_customers,
-    metric,
     perk_codes,
     request,
-    scrape,
-    wait_for,
 )
+from support.metrics import metric, scrape
+from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc
 

@@ -11,14 +11,8 @@ import pytest
 from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from service_support import (
-    CHANNELS,
-    CUSTOMERS,
-    TIMEOUT,
-    at_least_baseline,
-    request,
-    write_features,
-)
+from service_support import CHANNELS, CUSTOMERS, TIMEOUT, at_least_baseline, request
+from support.customers import write_features
 from support.tierline_process import TierlineProcess
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc

@@ -6,10 +6,13 @@ import logging
 
 import grpc
 import pytest
+from support.clock import Clock
+from support.failed_call import FailedCall
 from tierline import (
     FALLBACK_REASON,
     Baseline,
     DecisionRequest,
+    EntitlementClient,
     FeatureSource,
     InvalidRequest,
     Perk,
@@ -22,7 +25,7 @@ from tierline import (
     Sla,
     Unauthenticated,
 )
-from tierline.core import DEFAULT_TIMEOUT_SECONDS, ClientCore
+from tierline.core import deadline
 from tierline.fallback import (
     POLICY_RETRY_SECONDS,
     FallbackRecorder,
@@ -40,32 +43,6 @@ CONFIGURED = Baseline(ServiceLevel("basic", 0, Sla(900)), Routing("overflow", 1)
 
 def policy(version: str = "1", checksum: str = "abc") -> PolicyInfo:
     return PolicyInfo("default", version, checksum, ("unknown",), (), BASELINE, True)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class FailedCall(grpc.RpcError):  # type: ignore[misc]
-    """What a failed gRPC call raises: a status code and details (no transport involved)."""
-
-    def __init__(self, code: grpc.StatusCode, details: str = "boom") -> None:
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
-        return ()
 
 
 def test_fallback_decision_is_the_baseline_marked_degraded() -> None:
@@ -178,21 +155,9 @@ def test_recorder_counts_decisions_and_logs_only_the_switches(
     ]  # fmt: skip
 
 
-def core(baseline: Baseline | None = None) -> ClientCore:
-    return ClientCore(
-        "127.0.0.1:1",
-        timeout=DEFAULT_TIMEOUT_SECONDS,
-        batch_timeout=1,
-        policy_timeout=1,
-        baseline=baseline,
-        policy_refresh_interval=60,
-        tls=None,
-        token=None,
-        insecure_token=False,
-        retry=None,
-        keepalive=None,
-        channel_options=None,
-    )
+def client_of(baseline: Baseline | None = None) -> EntitlementClient:
+    """A client that never calls: its channel is opened lazily, at the first call."""
+    return EntitlementClient("127.0.0.1:1", baseline=baseline, retry=None, keepalive=None)
 
 
 @pytest.mark.parametrize(
@@ -204,17 +169,19 @@ def core(baseline: Baseline | None = None) -> ClientCore:
     ],
 )
 def test_slow_unreachable_or_overloaded_falls_back(code: grpc.StatusCode) -> None:
-    client = core(CONFIGURED)
+    client = client_of(CONFIGURED)
     requests = [DecisionRequest("a", "web"), DecisionRequest("b", "web")]
-    decisions = client.fall_back(FailedCall(code), requests, started=0.0)
+    decisions = client._fall_back(FailedCall(code), requests, started=0.0)
     assert [d.customer_id for d in decisions] == ["a", "b"]
     assert all(d.is_fallback and d.routing.queue == "overflow" for d in decisions)
-    assert client.fallbacks.count == 2
+    assert client.fallback_count == 2
 
 
 def test_no_baseline_at_all_raises_service_unavailable() -> None:
     with pytest.raises(ServiceUnavailable, match="no baseline") as raised:
-        core().fall_back(FailedCall(grpc.StatusCode.UNAVAILABLE), [DecisionRequest("a", "web")], 0)
+        client_of()._fall_back(
+            FailedCall(grpc.StatusCode.UNAVAILABLE), [DecisionRequest("a", "web")], 0
+        )
     assert raised.value.code == grpc.StatusCode.UNAVAILABLE
 
 
@@ -231,15 +198,15 @@ def test_no_baseline_at_all_raises_service_unavailable() -> None:
 def test_caller_and_server_faults_are_raised_never_answered_with_the_baseline(
     code: grpc.StatusCode, error: type[Exception]
 ) -> None:
-    client = core(CONFIGURED)
+    client = client_of(CONFIGURED)
     with pytest.raises(error) as raised:
-        client.fall_back(FailedCall(code, "nope"), [DecisionRequest("a", "web")], 0)
+        client._fall_back(FailedCall(code, "nope"), [DecisionRequest("a", "web")], 0)
     assert isinstance(raised.value.__cause__, grpc.RpcError)
-    assert client.fallbacks.count == 0
+    assert client.fallback_count == 0
 
 
 @pytest.mark.parametrize("timeout", [0, -1.0])
 def test_deadlines_must_be_positive(timeout: float) -> None:
     with pytest.raises(ValueError, match="positive"):
-        ClientCore.deadline(timeout, 1.0)
-    assert ClientCore.deadline(None, 0.05) == 0.05
+        deadline(timeout, 1.0)
+    assert deadline(None, 0.05) == 0.05

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from support.failed_call import FailedCall
 from tierline import InvalidRequest
 from tierline.errors import FieldViolation, from_rpc_error
 from tierline.status_details import STATUS_DETAILS_KEY, field_violations
@@ -47,24 +48,14 @@ def test_nothing_to_read_is_no_violations() -> None:
     assert field_violations([(STATUS_DETAILS_KEY, b"\xff\xff not protobuf")]) == []
 
 
-class InvalidCall(grpc.RpcError):  # type: ignore[misc]
-    """A failed call as gRPC raises it: code, details and trailing metadata."""
-
-    def __init__(self, trailer: tuple[tuple[str, bytes], ...]) -> None:
-        self._trailer = trailer
-
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.INVALID_ARGUMENT
-
-    def details(self) -> str:
-        return "customer_id: too long"
-
-    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
-        return self._trailer
-
-
 def test_invalid_argument_becomes_invalid_request_with_its_violations() -> None:
-    error = from_rpc_error(InvalidCall(status_trailer(bad_request(("customer_id", "too long")))))
+    error = from_rpc_error(
+        FailedCall(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "customer_id: too long",
+            status_trailer(bad_request(("customer_id", "too long"))),
+        )
+    )
     assert isinstance(error, InvalidRequest)
     assert isinstance(error, ValueError)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT

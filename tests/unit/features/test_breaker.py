@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
+from support.clock import Clock
 from tierline_server.features.breaker import CircuitBreaker
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def opened(clock: Clock) -> CircuitBreaker:

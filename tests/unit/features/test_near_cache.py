@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import pytest
 from prometheus_client import CollectorRegistry
+from support.clock import Clock
 from tierline_server.config import NearCacheSettings
 from tierline_server.features.near_cache import NearCache
 from tierline_server.metrics import Metrics
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -35,6 +35,13 @@ def errors_of(text: str) -> list[str]:
     return [str(error) for error in caught.value.errors]
 
 
+def load_errors(path: Path) -> list[str]:
+    """The errors loading the policy at ``path`` reports."""
+    with pytest.raises(PolicyInvalid) as caught:
+        load_policy(path)
+    return [str(error) for error in caught.value.errors]
+
+
 def test_first_rule_line_matches_the_helper() -> None:
     """The line numbers below rely on where policy_text puts the first rule."""
     lines = policy_text("- id: x\n  when: {tier: gold}\n  grant: {service_level: priority}")
@@ -491,9 +498,7 @@ def test_errors_in_a_directory_policy_name_their_file(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(HEADER_FILE)
     bad = tmp_path / "b.yaml"
     bad.write_text("# more rules\nrules:\n  - id: x\n    when: {tier: silver}\n    revoke: [p]\n")
-    with pytest.raises(PolicyInvalid) as caught:
-        load_policy(tmp_path)
-    assert [str(error) for error in caught.value.errors] == [
+    assert load_errors(tmp_path) == [
         f"{bad}:4: rule x: when.tier: 'silver' is not a value of 'tier' (one of unknown, gold)"
     ]
 
@@ -503,17 +508,9 @@ def test_a_key_set_in_two_files_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(HEADER_FILE)
     second = tmp_path / "b.yaml"
     second.write_text(f"# a second floor\n{MINIMAL_BASELINE}")
-    with pytest.raises(PolicyInvalid) as caught:
-        load_policy(tmp_path)
-    assert [str(error) for error in caught.value.errors] == [
-        f"{second}:2: baseline: is set in more than one policy file"
-    ]
+    assert load_errors(tmp_path) == [f"{second}:2: baseline: is set in more than one policy file"]
 
 
 def test_a_directory_without_policy_files(tmp_path: Path) -> None:
     """An empty directory is reported, not silently an empty policy."""
-    with pytest.raises(PolicyInvalid) as caught:
-        load_policy(tmp_path)
-    assert [str(error) for error in caught.value.errors] == [
-        f"{tmp_path}:0: policy: no *.yaml files in this directory"
-    ]
+    assert load_errors(tmp_path) == [f"{tmp_path}:0: policy: no *.yaml files in this directory"]

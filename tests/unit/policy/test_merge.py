@@ -4,6 +4,7 @@ perk ``welcome`` worth 100)."""
 
 from __future__ import annotations
 
+import pytest
 from policy_support import decide, decider_for, perk_codes
 from tierline_server.policy.domain import Decision, Perk
 
@@ -54,59 +55,71 @@ def test_a_grant_below_the_baseline_level_does_not_lower_it() -> None:
 # --- SLA ----------------------------------------------------------------------------------------
 
 
-def test_sla_takes_the_best_of_each_field_across_grants() -> None:
-    """Waits are the shortest offered, flags are on if any grant turns them on."""
-    decider = decider_for(
-        """
-        - id: short-wait
-          when: {tier: gold}
-          grant: {sla: {max_wait_seconds: 120, first_response_seconds: 1800}}
-        - id: fast-response
-          when: {vip: true}
-          grant: {sla: {max_wait_seconds: 300, first_response_seconds: 60, callback_offered: true}}
-        """
-    )
-    sla = decide(decider, {"tier": "gold", "vip": True}).service_level.sla
-    assert sla.max_wait_seconds == 120
-    assert sla.first_response_seconds == 60
-    assert sla.callback_offered is True
-    assert sla.human_agent_guaranteed is True
-
-
-def test_sla_is_never_worse_than_the_baseline() -> None:
-    """Longer waits and flags turned off in a grant leave the baseline's values."""
-    decider = decider_for(
-        """
-        - id: worse-sla
-          when: {tier: basic}
-          grant:
-            sla:
-              max_wait_seconds: 900
-              first_response_seconds: 7200
-              human_agent_guaranteed: false
-        """
-    )
-    decision = decide(decider, {"tier": "basic"})
-    assert decision.matched_rules == ("worse-sla",)
+@pytest.mark.parametrize(
+    ("rules", "features", "matched", "waits", "flags"),
+    [
+        pytest.param(
+            """
+            - id: short-wait
+              when: {tier: gold}
+              grant: {sla: {max_wait_seconds: 120, first_response_seconds: 1800}}
+            - id: fast-response
+              when: {vip: true}
+              grant:
+                sla: {max_wait_seconds: 300, first_response_seconds: 60, callback_offered: true}
+            """,
+            {"tier": "gold", "vip": True},
+            ("short-wait", "fast-response"),
+            (120, 60),
+            (True, True),
+            id="the-best-of-each-field-across-grants",
+        ),
+        pytest.param(
+            """
+            - id: worse-sla
+              when: {tier: basic}
+              grant:
+                sla:
+                  max_wait_seconds: 900
+                  first_response_seconds: 7200
+                  human_agent_guaranteed: false
+            """,
+            {"tier": "basic"},
+            ("worse-sla",),
+            (600, 3600),
+            (False, True),
+            id="never-worse-than-the-baseline",
+        ),
+        pytest.param(
+            """
+            - id: callback
+              when: {vip: true}
+              grant: {sla: {callback_offered: true}}
+            """,
+            {"vip": True},
+            ("callback",),
+            (600, 3600),
+            (True, True),
+            id="fields-left-out-keep-the-baseline",
+        ),
+    ],
+)
+def test_sla_merges_field_by_field_over_the_baseline(
+    rules: str,
+    features: dict[str, object],
+    matched: tuple[str, ...],
+    waits: tuple[int, int],
+    flags: tuple[bool, bool],
+) -> None:
+    """Waits are the shortest offered, flags are on if any grant turns them on; longer waits
+    and flags turned off leave the baseline's values, and fields left out keep them."""
+    decision = decide(decider_for(rules), features)
+    assert decision.matched_rules == matched
     sla = decision.service_level.sla
-    assert sla.max_wait_seconds == 600
-    assert sla.first_response_seconds == 3600
-    assert sla.callback_offered is False
-    assert sla.human_agent_guaranteed is True
-
-
-def test_sla_fields_left_out_keep_the_baseline() -> None:
-    """A grant of one SLA field changes that field only."""
-    decider = decider_for(
-        """
-        - id: callback
-          when: {vip: true}
-          grant: {sla: {callback_offered: true}}
-        """
-    )
-    sla = decide(decider, {"vip": True}).service_level.sla
-    assert (sla.max_wait_seconds, sla.first_response_seconds) == (600, 3600)
-    assert sla.callback_offered is True
+    assert (sla.max_wait_seconds, sla.first_response_seconds) == waits
+    callback_offered, human_agent_guaranteed = flags
+    assert sla.callback_offered is callback_offered
+    assert sla.human_agent_guaranteed is human_agent_guaranteed
 
 
 # --- perks --------------------------------------------------------------------------------------
