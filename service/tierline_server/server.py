@@ -74,6 +74,7 @@ class TierlineServer:
         self._services = [ENTITLEMENT_SERVICE] + ([ADMIN_SERVICE] if config.enable_admin else [])
         self._metrics_http: Any = None
         self._probe: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         """Listen, then report SERVING once everything is ready."""
@@ -104,11 +105,10 @@ class TierlineServer:
     async def stop(self) -> None:
         """Drain: NOT_SERVING, finish in-flight RPCs within the grace period, close resources."""
         await self._set_health(NOT_SERVING)
+        self._stopping.set()
+        await self.server.stop(self.config.grace_seconds)  # first: refuse new calls at once
         if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
-        await self.server.stop(self.config.grace_seconds)
+            await self._probe
         await self.store.close()
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
@@ -122,8 +122,13 @@ class TierlineServer:
         await self.health.set(FEATURE_STORE_HEALTH, SERVING if reachable else NOT_SERVING)
 
     async def _probe_redis(self) -> None:
+        # Ends on the stop event rather than by cancellation: redis-py can swallow a
+        # cancellation that lands while it connects, which would leave shutdown waiting.
         while True:
-            await asyncio.sleep(REDIS_PROBE_SECONDS)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), REDIS_PROBE_SECONDS)
+            if self._stopping.is_set():
+                return
             await self._report_redis()
 
 
