@@ -27,7 +27,8 @@ if [ -z "${TIERLINE_REDIS_URL:-}" ]; then
     fi
   fi
   port=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$workdir" --save '' --appendonly no \
+  # its own session: Ctrl-C reaches the service, which drains first; the EXIT trap stops Redis
+  setsid redis-server --port "$port" --bind 127.0.0.1 --dir "$workdir" --save '' --appendonly no \
     --daemonize no --loglevel warning >"$workdir/redis.log" 2>&1 &
   redis_pid=$!
   export TIERLINE_REDIS_URL="redis://127.0.0.1:$port/0"
