@@ -123,15 +123,7 @@ def print_decision(decision: pb.Decision) -> None:
     rows = [
         ("customer", f"{decision.customer_id} (tier {decision.tier})"),
         ("service level", f"{level.name} (rank {level.rank})"),
-        (
-            "SLA",
-            sla_text(
-                sla.max_wait_seconds,
-                sla.first_response_seconds,
-                sla.callback_offered,
-                sla.human_agent_guaranteed,
-            ),
-        ),
+        ("SLA", sla_text(sla)),
         ("routing", routing_text(routing.queue, routing.priority, routing.skills)),
     ]
     rows += [

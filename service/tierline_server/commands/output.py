@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -27,14 +28,25 @@ def load_policy_or_report(path: Path | str) -> Policy | None:
         return None
 
 
-def sla_text(
-    max_wait_seconds: int, first_response_seconds: int, callback: bool, human_agent: bool
-) -> str:
+class SlaFields(Protocol):
+    """What the domain Sla and the API's Sla message both have."""
+
+    @property
+    def max_wait_seconds(self) -> int: ...
+    @property
+    def first_response_seconds(self) -> int: ...
+    @property
+    def callback_offered(self) -> bool: ...
+    @property
+    def human_agent_guaranteed(self) -> bool: ...
+
+
+def sla_text(sla: SlaFields) -> str:
     """An SLA in one line."""
     return (
-        f"wait <= {max_wait_seconds}s, first response <= {first_response_seconds}s, "
-        f"callback {'yes' if callback else 'no'}, "
-        f"human agent {'guaranteed' if human_agent else 'not guaranteed'}"
+        f"wait <= {sla.max_wait_seconds}s, first response <= {sla.first_response_seconds}s, "
+        f"callback {'yes' if sla.callback_offered else 'no'}, "
+        f"human agent {'guaranteed' if sla.human_agent_guaranteed else 'not guaranteed'}"
     )
 
 

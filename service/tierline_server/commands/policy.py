@@ -139,15 +139,7 @@ def print_decision(decision: Decision) -> None:
     rows = [
         ("tier", decision.tier),
         ("service level", f"{level.name} (rank {level.rank})"),
-        (
-            "SLA",
-            sla_text(
-                sla.max_wait_seconds,
-                sla.first_response_seconds,
-                sla.callback_offered,
-                sla.human_agent_guaranteed,
-            ),
-        ),
+        ("SLA", sla_text(sla)),
         ("routing", routing_text(routing.queue, routing.priority, routing.skills)),
     ]
     rows += [("perk", perk_text(p.code, p.amount, p.percent, p.granted_by)) for p in decision.perks]
