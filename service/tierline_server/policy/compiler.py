@@ -1,29 +1,28 @@
-"""Compile a policy: raw YAML -> typed model -> checked rules, with every error at once.
+"""Compile a policy: raw YAML -> schema -> checked rules, with every error at once.
 
-Nothing here touches the rule engine: a compiled ``Policy`` is plain data that the engine
-(tierline_server.policy.engine) turns into a ruleset.
+Nothing here touches the rule engine: the result (tierline_server.policy.compiled) is plain data
+that the engine turns into a ruleset.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from tierline_server.policy import conditions
-from tierline_server.policy.conditions import Condition, ConditionError, FieldType
-from tierline_server.policy.domain import CHANNELS
-from tierline_server.policy.errors import PolicyError, PolicyInvalid
-from tierline_server.policy.model import (
+from tierline_server.policy.compiled import Policy, Rule, Segment
+from tierline_server.policy.conditions import Condition, ConditionError
+from tierline_server.policy.errors import Location, PolicyError, PolicyInvalid
+from tierline_server.policy.fields import CONTEXT_FIELDS, TIER_FEATURE, FieldCatalog
+from tierline_server.policy.schema import (
     NAME_PATTERN,
     TOP_LEVEL_KEYS,
     BaselineSpec,
     FeatureSpec,
-    GrantSpec,
     GuaranteesSpec,
     HeaderSpec,
     RuleSpec,
@@ -31,112 +30,12 @@ from tierline_server.policy.model import (
 )
 from tierline_server.policy.source import (
     LocatedDict,
-    Location,
     PolicySource,
     read_policy_source,
     read_policy_text,
 )
 
-CONTEXT_FIELDS: Mapping[str, FieldType] = {
-    "channel": FieldType("enum", CHANNELS),
-    "intent": FieldType("string"),
-    "order_value": FieldType("int"),
-    "item_count": FieldType("int"),
-    "currency": FieldType("string"),
-}
-"""Fields of the interaction that any rule may read, besides features and attributes."""
-
-ATTRIBUTE_PREFIX = "attributes."
-ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-TIER_FEATURE = "tier"
-
 _M = TypeVar("_M", bound=BaseModel)
-
-
-def is_context_field(name: str) -> bool:
-    """Whether a field comes from the interaction (context or attributes), not the customer."""
-    return name in CONTEXT_FIELDS or name.startswith(ATTRIBUTE_PREFIX)
-
-
-class FieldCatalog(Mapping[str, FieldType]):
-    """The fields a condition may read: declared features, context fields, attributes.<key>."""
-
-    def __init__(self, features: Mapping[str, FeatureSpec], *, context: bool = True) -> None:
-        self._fields = {
-            name: FieldType(spec.type, tuple(spec.values) if spec.values else None)
-            for name, spec in features.items()
-        }
-        if context:
-            self._fields.update(CONTEXT_FIELDS)
-        self._attributes = context
-
-    def __getitem__(self, name: str) -> FieldType:
-        if name in self._fields:
-            return self._fields[name]
-        key = name.removeprefix(ATTRIBUTE_PREFIX)
-        if self._attributes and key != name and ATTRIBUTE_KEY.match(key):
-            return FieldType("string")
-        raise KeyError(name)
-
-    def __contains__(self, name: object) -> bool:
-        try:
-            self[name]  # type: ignore[index]
-        except KeyError:
-            return False
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A compiled rule: its condition with negation pushed to the leaves."""
-
-    id: str
-    description: str
-    condition: Condition
-    grant: GrantSpec
-    revoke: tuple[str, ...]
-    location: Location
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A compiled segmentation rule."""
-
-    tier: str
-    condition: Condition | None
-    location: Location
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A policy that passed every check. Immutable: a reload builds a new one."""
-
-    name: str
-    version: str
-    checksum: str
-    files: tuple[str, ...]
-    features: Mapping[str, FeatureSpec]
-    service_levels: tuple[str, ...]
-    baseline: BaselineSpec
-    channel_parity: bool
-    segments: tuple[Segment, ...]
-    rules: tuple[Rule, ...]
-
-    @property
-    def tiers(self) -> tuple[str, ...]:
-        """The tiers a customer can be in (the ``tier`` feature's values)."""
-        spec = self.features.get(TIER_FEATURE)
-        return tuple(spec.values or ()) if spec else ()
-
-    def rank(self, service_level: str) -> int:
-        """The rank of a service level: its place in the ordered list, 0 = lowest."""
-        return self.service_levels.index(service_level)
 
 
 def load_policy(path: Path | str) -> Policy:

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, TypeAlias
 
 from tierline_server.policy.domain import Facts
-from tierline_server.policy.model import fits_engine
+from tierline_server.policy.schema import fits_engine
 
 OPERATORS = ("eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "matches")
 """Operators a policy may write; ``ne`` and ``not_matches`` arise only from pushing ``not`` down."""

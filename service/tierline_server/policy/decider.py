@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from tierline_server.policy import conditions
-from tierline_server.policy.compiler import (
-    ATTRIBUTE_PREFIX,
-    TIER_FEATURE,
-    Policy,
-    is_context_field,
+from tierline_server.policy.compiled import Policy
+from tierline_server.policy.domain import (
+    FEATURES_UNAVAILABLE,
+    UNKNOWN_TIER,
+    Context,
+    Decision,
+    Explanation,
+    Facts,
+    RuleTrace,
 )
-from tierline_server.policy.domain import UNKNOWN_TIER, Context, Decision, Facts, RuleTrace
 from tierline_server.policy.engine import RuleEngine
+from tierline_server.policy.fields import ATTRIBUTE_PREFIX, TIER_FEATURE, is_context_field
 from tierline_server.policy.merge import merge
 
 MERGE_CACHE_SIZE = 4096
-"""Distinct (tier, matched rules) combinations remembered; a policy yields few of them."""
+"""Distinct (tier, matched rules, degraded) combinations remembered; a policy yields few."""
 
 
 class Decider:
@@ -26,8 +31,8 @@ class Decider:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        # Without explain, a decision depends only on the tier and the matched rules, and a
-        # Decision is immutable: merging once per combination halves our cost over the engine.
+        # A decision depends only on the tier, the matched rules and whether it is degraded, and
+        # a Decision is immutable: merging once per combination halves our cost over the engine.
         self._merged = lru_cache(maxsize=MERGE_CACHE_SIZE)(self._merge)
         self.engine = RuleEngine([(rule.id, rule.condition) for rule in policy.rules])
         self._rules = {rule.id: rule for rule in policy.rules}
@@ -43,6 +48,12 @@ class Decider:
             for name in read
             if name.startswith(ATTRIBUTE_PREFIX)
         )
+
+    @cached_property
+    def baseline(self) -> Decision:
+        """The decision when no rule matches: what every customer gets at least (clients cache
+        it as their fallback)."""
+        return merge(self.policy, (), UNKNOWN_TIER)
 
     def facts(self, features: Mapping[str, Any], context: Context) -> Facts:
         """What the rules see: typed features over their defaults, and the context."""
@@ -84,6 +95,7 @@ class Decider:
 
         ``degraded`` means the features could not be read: only rules that read no features
         (and the baseline) may apply, so nobody gets what their unknown features would deny.
+        With ``explain``, the decision carries what the rules saw and why each rule matched.
         """
         facts = self.facts(features, context)
         matched = tuple(
@@ -92,11 +104,20 @@ class Decider:
             if not degraded or rule_id in self._context_only
         )
         tier = str(facts.values.get(TIER_FEATURE, UNKNOWN_TIER)) if features else UNKNOWN_TIER
+        decision = self._merged(tier, matched, degraded)
         if not explain:
-            return self._merged(tier, matched)
-        rules = [self._rules[rule_id] for rule_id in matched]
-        traces = [RuleTrace(rule.id, conditions.explain(rule.condition, facts)) for rule in rules]
-        return merge(self.policy, rules, tier, traces)
+            return decision
+        return dataclasses.replace(decision, explanation=self._explain(facts, matched))
 
-    def _merge(self, tier: str, matched: tuple[str, ...]) -> Decision:
-        return merge(self.policy, [self._rules[rule_id] for rule_id in matched], tier)
+    def _merge(self, tier: str, matched: tuple[str, ...], degraded: bool) -> Decision:
+        rules = [self._rules[rule_id] for rule_id in matched]
+        return merge(self.policy, rules, tier, FEATURES_UNAVAILABLE if degraded else "")
+
+    def _explain(self, facts: Facts, matched: tuple[str, ...]) -> Explanation:
+        traces = tuple(
+            RuleTrace(rule_id, conditions.explain(self._rules[rule_id].condition, facts))
+            for rule_id in matched
+        )
+        context = {name: v for name, v in facts.values.items() if is_context_field(name)}
+        features = {name: v for name, v in facts.values.items() if not is_context_field(name)}
+        return Explanation(features, context, traces)

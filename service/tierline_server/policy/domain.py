@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -12,6 +13,15 @@ CHANNELS = ("phone", "chat", "email", "social", "web", "mobile_app", "in_store")
 
 UNKNOWN_TIER = "unknown"
 """The tier of a customer who has no features."""
+
+ATTRIBUTE_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""An attribute key (use ``fullmatch``): what callers may send and rules may read."""
+ATTRIBUTE_KEY_RULE = "1-64 characters of A-Z a-z 0-9 _ . -"
+"""The pattern in words, for error messages."""
+
+FEATURES_UNAVAILABLE = "features_unavailable"
+"""Why a decision is degraded when the customer's features could not be read: only the baseline
+and rules that read no features apply."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,16 @@ class RuleTrace:
 
 
 @dataclass(frozen=True)
+class Explanation:
+    """What the rules saw (the customer's features and the context, as the rules read them)
+    and, for each matched rule, the part of its condition that held."""
+
+    features: Mapping[str, Any]
+    context: Mapping[str, Any]
+    rules: tuple[RuleTrace, ...]
+
+
+@dataclass(frozen=True)
 class Decision:
     """What a customer is entitled to in one interaction. Never below the policy's baseline."""
 
@@ -99,7 +119,15 @@ class Decision:
     matched_rules: tuple[str, ...]
     policy_version: str
     baseline_applied: bool = True
-    traces: tuple[RuleTrace, ...] = ()
+    degraded_reason: str = ""
+    """Why the decision was made without everything it needed ('' when it was not)."""
+    explanation: Explanation | None = None
+    """Only when asked for."""
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the decision was made without the customer's features."""
+        return bool(self.degraded_reason)
 
     def has_perk(self, code: str) -> bool:
         """Whether the decision grants the perk ``code``."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tierline_server.policy.compiler import Policy
+from tierline_server.policy.compiled import Policy
 from tierline_server.policy.domain import CHANNELS, Context
 
 

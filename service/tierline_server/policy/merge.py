@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tierline_server.policy.compiler import Policy, Rule
-from tierline_server.policy.domain import Decision, Perk, Routing, RuleTrace, ServiceLevel, Sla
-from tierline_server.policy.model import PerkSpec, RoutingSpec
+from tierline_server.policy.compiled import Policy, Rule
+from tierline_server.policy.domain import Decision, Perk, Routing, ServiceLevel, Sla
+from tierline_server.policy.schema import PerkSpec, RoutingSpec
 
 BASELINE = "baseline"
 """The ``granted_by`` of perks that come from the baseline."""
 
 
 def merge(
-    policy: Policy, matched: Sequence[Rule], tier: str, traces: Sequence[RuleTrace] = ()
+    policy: Policy, matched: Sequence[Rule], tier: str, degraded_reason: str = ""
 ) -> Decision:
     """The decision for ``matched`` rules (in policy order): never below the baseline."""
     baseline = policy.baseline
@@ -66,7 +66,7 @@ def merge(
         routing=routing,
         matched_rules=tuple(rule.id for rule in matched),
         policy_version=policy.version,
-        traces=tuple(traces),
+        degraded_reason=degraded_reason,
     )
 
 

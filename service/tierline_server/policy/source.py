@@ -14,20 +14,9 @@ from typing import Any
 
 import yaml
 
-from tierline_server.policy.errors import PolicyError
+from tierline_server.policy.errors import Location, PolicyError
 
 CONCATENATED_KEYS = frozenset({"rules", "segments"})
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where an element of the policy was written."""
-
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
 
 
 class LocatedDict(dict[str, Any]):

@@ -1,4 +1,4 @@
-"""The policy's typed model: what each section of the YAML may contain.
+"""The policy file's schema: what each section of the YAML may contain.
 
 Pydantic checks shapes and value ranges here; cross-references (features a condition reads,
 declared service levels, duplicate ids, channel parity) are checked by the compiler.
