@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tierline_server.features.keys import UPDATED_FIELD
-from tierline_server.policy.model import FeatureSpec
+from tierline_server.policy.schema import FeatureSpec
 
 
 @dataclass(frozen=True)

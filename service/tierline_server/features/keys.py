@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-CUSTOMER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}\Z")
-"""A customer id: 1-128 characters of ``A-Z a-z 0-9 . _ : @ -``. ``\\Z``, not ``$``, so that a
-trailing newline does not pass (``$`` matches before one)."""
+CUSTOMER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+"""A customer id: 1-128 characters of ``A-Z a-z 0-9 . _ : @ -`` (use ``fullmatch``: ``$`` would
+let a trailing newline through)."""
 
 CUSTOMER_ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -"
 """The pattern in words, for error messages."""
@@ -25,7 +25,7 @@ class InvalidCustomerIdError(ValueError):
 
 def is_customer_id(value: object) -> bool:
     """Whether ``value`` is a valid customer id."""
-    return isinstance(value, str) and CUSTOMER_ID_PATTERN.match(value) is not None
+    return isinstance(value, str) and CUSTOMER_ID_PATTERN.fullmatch(value) is not None
 
 
 def customer_key(prefix: str, customer_id: str) -> str:

@@ -19,19 +19,18 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from redis.exceptions import RedisClusterException, RedisError
 
-from tierline_server.config import RedisSettings
 from tierline_server.features import keys
-from tierline_server.features.redis_client import SyncClient
+from tierline_server.features.records import CustomerRecords
 from tierline_server.policy import conditions
-from tierline_server.policy.compiler import TIER_FEATURE, Policy
+from tierline_server.policy.compiled import Policy
 from tierline_server.policy.domain import Facts
-from tierline_server.policy.model import FeatureSpec
+from tierline_server.policy.fields import TIER_FEATURE
+from tierline_server.policy.schema import FeatureSpec
 
 ID_COLUMN = "customer_id"
 DEFAULT_BATCH_SIZE = 500
@@ -110,7 +109,7 @@ class Record(NamedTuple):
     problem: str | None = None
 
 
-@dataclass(eq=False, slots=True)  # hashed by identity: a batch maps rows to their errors
+@dataclass(slots=True)
 class Row:
     """A checked row, ready to store."""
 
@@ -151,8 +150,7 @@ def default_rejects_path(path: Path) -> Path:
 def load_file(
     path: Path,
     policy: Policy,
-    client: SyncClient,
-    settings: RedisSettings,
+    records: CustomerRecords,
     *,
     options: LoadOptions = LoadOptions(),
     progress: Progress | None = None,
@@ -166,7 +164,7 @@ def load_file(
     if rejects.path.resolve() == path.resolve():
         raise LoadError(f"{path}: the reject file would overwrite the input")
     checker = RowChecker(policy, keep_tier=options.keep_tier)
-    writer = BatchWriter(client, settings, policy, replace=options.replace)
+    remove_absent = tuple(policy.features) if options.replace else ()
     summary = LoadSummary()
     started = time.perf_counter()
     size = max(path.stat().st_size, 1)
@@ -182,11 +180,11 @@ def load_file(
                     rejects.write(record.line, record.source, str(reason))
                     continue
                 if len(batch) >= options.batch_size:
-                    _flush(writer, batch, summary, rejects)
+                    _flush(records, batch, remove_absent, summary, rejects)
                     if progress is not None:
                         summary.seconds = time.perf_counter() - started
                         progress(summary, stream.tell() / size)
-            _flush(writer, batch, summary, rejects)
+            _flush(records, batch, remove_absent, summary, rejects)
     except (RedisError, RedisClusterException) as error:
         summary.seconds = time.perf_counter() - started
         raise LoadInterruptedError(summary, error) from error
@@ -213,16 +211,25 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def _flush(
-    writer: BatchWriter, batch: list[Row], summary: LoadSummary, rejects: RejectFile
+    records: CustomerRecords,
+    batch: list[Row],
+    remove_absent: Sequence[str],
+    summary: LoadSummary,
+    rejects: RejectFile,
 ) -> None:
     if not batch:
         return
-    failed = writer.write(batch)
-    for row, reason in failed.items():
+    failed = dict(
+        records.write_many(
+            [(row.customer_id, row.features) for row in batch], remove_absent=remove_absent
+        )
+    )
+    for index, reason in failed.items():
+        row = batch[index]
         rejects.write(row.line, row.source, f"redis: {reason}")
     summary.rejected += len(failed)
     summary.loaded += len(batch) - len(failed)
-    summary.tiers.update(row.tier for row in batch if row not in failed)
+    summary.tiers.update(row.tier for index, row in enumerate(batch) if index not in failed)
     batch.clear()
 
 
@@ -362,49 +369,6 @@ class RowChecker:
             if segment.condition is None or conditions.holds(segment.condition, facts):
                 return segment.tier
         raise RowRejectedError("no segment matches (the policy's segments have no catch-all)")
-
-
-class BatchWriter:
-    """Writes checked rows in pipelined batches and announces them on the invalidation channel."""
-
-    def __init__(
-        self, client: SyncClient, settings: RedisSettings, policy: Policy, *, replace: bool
-    ) -> None:
-        self._client = client
-        self._prefix = settings.key_prefix
-        self._channel = settings.invalidation_channel
-        self._replaced = tuple(policy.features) if replace else ()
-
-    def write(self, rows: Sequence[Row]) -> dict[Row, str]:
-        """Write rows in one round trip, then announce them in one message. Returns the rows
-        Redis refused (say, a key holding another type) with its error; raises when Redis
-        cannot be reached."""
-        updated = keys.updated_stamp(time.time())
-        pipeline = self._client.pipeline(transaction=False)
-        owners: list[Row] = []  # the row of each command sent
-        for row in rows:
-            key = self._prefix + row.customer_id
-            items = [*chain.from_iterable(row.features.items()), keys.UPDATED_FIELD, updated]
-            pipeline.hset(key, items=items)
-            owners.append(row)
-            if self._replaced:
-                # HSET first, then HDEL: a reader in between sees the new values and at worst
-                # a field about to go, never a customer without features.
-                absent = [name for name in self._replaced if name not in row.features]
-                if absent:
-                    pipeline.hdel(key, *absent)
-                    owners.append(row)
-        replies = pipeline.execute(raise_on_error=False)
-        failed = {
-            row: str(reply)
-            for row, reply in zip(owners, replies, strict=True)
-            if isinstance(reply, Exception)
-        }
-        # Published after the writes are acknowledged (in a cluster they span several nodes),
-        # so that a service dropping its cache entry reads the new values.
-        ids = (row.customer_id for row in rows)
-        self._client.publish(self._channel, keys.invalidation_message(ids))
-        return failed
 
 
 class RejectFile:

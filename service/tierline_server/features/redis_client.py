@@ -9,6 +9,7 @@ backoff: nobody is waiting on the phone.
 from __future__ import annotations
 
 import asyncio
+import enum
 from typing import Any, TypeAlias
 
 import redis
@@ -95,11 +96,23 @@ def writer_client(settings: RedisSettings) -> SyncClient:
     return redis.from_url(node_url(settings), **options)
 
 
-def error_kind(error: BaseException) -> str:
-    """The ``redis_errors`` metric's kind for a failure (one of metrics.REDIS_ERROR_KINDS)."""
+class ErrorKind(enum.Enum):
+    """What kind of failure a Redis call had (values are the ``redis_errors`` metric's labels)."""
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    AUTH = "auth"
+    READONLY = "readonly"
+    CLUSTER = "cluster"
+    OTHER = "other"
+    """Redis answered with an error about the command or the key (WRONGTYPE, say)."""
+
+
+def error_kind(error: BaseException) -> ErrorKind:
+    """The kind of a failure."""
     # Order matters: AuthenticationError is a ConnectionError, ClusterDownError a ResponseError.
     if isinstance(error, exceptions.TimeoutError | asyncio.TimeoutError | TimeoutError):
-        return "timeout"
+        return ErrorKind.TIMEOUT
     if isinstance(
         error,
         exceptions.AuthenticationError
@@ -107,9 +120,9 @@ def error_kind(error: BaseException) -> str:
         | exceptions.AuthenticationWrongNumberOfArgsError
         | exceptions.NoPermissionError,
     ):
-        return "auth"
+        return ErrorKind.AUTH
     if isinstance(error, exceptions.ReadOnlyError):
-        return "readonly"
+        return ErrorKind.READONLY
     if isinstance(
         error,
         exceptions.ClusterError
@@ -118,10 +131,10 @@ def error_kind(error: BaseException) -> str:
         | exceptions.ClusterCrossSlotError
         | exceptions.RedisClusterException,
     ):
-        return "cluster"
+        return ErrorKind.CLUSTER
     if isinstance(error, exceptions.ConnectionError | OSError):
-        return "connection"
-    return "other"
+        return ErrorKind.CONNECTION
+    return ErrorKind.OTHER
 
 
 def is_outage(error: BaseException) -> bool:
@@ -130,4 +143,6 @@ def is_outage(error: BaseException) -> bool:
     A plain error reply such as WRONGTYPE means Redis answered: one malformed customer must not
     open the circuit for everyone.
     """
-    return not (isinstance(error, exceptions.ResponseError) and error_kind(error) == "other")
+    return not (
+        isinstance(error, exceptions.ResponseError) and error_kind(error) is ErrorKind.OTHER
+    )
