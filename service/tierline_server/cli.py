@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rich.markup import escape
 
@@ -16,9 +17,16 @@ from tierline_server.commands.output import errors
 from tierline_server.policy.errors import EngineUnavailable
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad argument in one line (the option, the value, what is allowed), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tierline", description="Real-time service entitlement: policy, features, service."
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")

@@ -1,9 +1,131 @@
-"""Configuration: frozen, typed, one docstring per field, defaults as named constants."""
+"""Configuration: frozen, typed objects, one declaration per setting.
+
+Each field is declared once with ``setting(...)``: its default, its command-line flag, its help
+and the parser that says what values are allowed. The flags, their ``TIERLINE_*`` environment
+twins and the help text are all derived from these declarations (tierline_server.commands.options).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+ENV_PREFIX = "TIERLINE_"
+REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class Option:
+    """How a setting is given: its flag (and environment twin), help, and value parser."""
+
+    flag: str
+    help: str
+    parse: Callable[[str], Any]
+    """Turns the text given into the value; ValueError saying what is allowed otherwise."""
+
+    @property
+    def env(self) -> str:
+        """The environment twin: --redis-url -> TIERLINE_REDIS_URL."""
+        return ENV_PREFIX + self.flag.lstrip("-").replace("-", "_").upper()
+
+    @property
+    def dest(self) -> str:
+        """The attribute argparse stores the value under."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def setting(default: Any, flag: str, help: str, parse: Callable[[str], Any] = str) -> Any:
+    """Declare a setting: a dataclass field that carries its Option."""
+    return dataclasses.field(default=default, metadata={"option": Option(flag, help, parse)})
+
+
+def option_of(field: dataclasses.Field[Any]) -> Option | None:
+    """The Option a field was declared with, if any."""
+    option: Option | None = field.metadata.get("option")
+    return option
+
+
+# --- value parsers: each raises ValueError saying what is allowed ------------------------------
+
+
+def boolean(text: str) -> bool:
+    """true/false, 1/0, yes/no, on/off."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false (also 1/0, yes/no, on/off)")
+
+
+def _number(kind: Callable[[str], Any], minimum: float, words: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"must be {words}") from None
+        if not value >= minimum:  # also rejects NaN
+            raise ValueError(f"must be {words}")
+        return value
+
+    parse.__name__ = words
+    return parse
+
+
+positive_int = _number(int, 1, "a whole number of at least 1")
+non_negative_int = _number(int, 0, "a whole number of at least 0")
+seconds = _number(float, 0, "a number of seconds, 0 or more")
+
+
+def port(text: str) -> int:
+    """A TCP port, 0-65535 (0: none, or any free port where a listener allows it)."""
+    value = non_negative_int(text)
+    if value > 65535:
+        raise ValueError("must be a port number from 0 to 65535")
+    return int(value)
+
+
+def listen_address(text: str) -> str:
+    """host:port, where host is an IP address or a name and port is 0-65535."""
+    host, colon, port_text = text.rpartition(":")
+    if not colon or not host:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:50051 or [::]:50051")
+    try:
+        port(port_text)
+    except ValueError:
+        raise ValueError(f"port {port_text!r} must be a number from 0 to 65535") from None
+    bare = host.removeprefix("[").removesuffix("]")
+    if bare != host:
+        try:
+            ipaddress.IPv6Address(bare)
+        except ValueError:
+            raise ValueError(f"{host} is not an IPv6 address") from None
+    return text
+
+
+def redis_url(text: str) -> str:
+    """A Redis URL with one of REDIS_SCHEMES."""
+    scheme = text.partition("://")[0] if "://" in text else ""
+    if scheme not in REDIS_SCHEMES:
+        allowed = ", ".join(f"{name}://" for name in REDIS_SCHEMES)
+        raise ValueError(f"must be a Redis URL starting with {allowed}")
+    return text
+
+
+def log_level(text: str) -> str:
+    """One of LOG_LEVELS (any case)."""
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+# --- the settings ------------------------------------------------------------------------------
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_KEY_PREFIX = "tierline:customer:"
@@ -13,48 +135,94 @@ DEFAULT_REDIS_CONNECT_TIMEOUT_SECONDS = 0.25
 DEFAULT_REDIS_HEALTH_CHECK_SECONDS = 30
 DEFAULT_BREAKER_FAILURES = 5
 DEFAULT_BREAKER_COOLDOWN_SECONDS = 1.0
-DEFAULT_NEAR_CACHE_SIZE = 100_000
-DEFAULT_NEAR_CACHE_TTL_SECONDS = 2.0
-DEFAULT_NEGATIVE_TTL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
 class RedisSettings:
     """How the feature store reaches Redis."""
 
-    url: str = DEFAULT_REDIS_URL
-    """redis://, rediss:// (TLS) or redis+cluster:// URL; user and password go in the URL."""
-    cluster: bool = False
-    """Treat the URL as a Redis Cluster seed node (also implied by redis+cluster://)."""
-    key_prefix: str = DEFAULT_KEY_PREFIX
-    """Prefix of customer hashes: several policies or tenants can share one Redis."""
-    invalidation_channel: str = DEFAULT_INVALIDATION_CHANNEL
-    """Pub/sub channel on which writers announce changed customers."""
-    timeout_seconds: float = DEFAULT_REDIS_TIMEOUT_SECONDS
-    """Socket timeout per read on the request path: the budget before a lookup is UNAVAILABLE."""
-    connect_timeout_seconds: float = DEFAULT_REDIS_CONNECT_TIMEOUT_SECONDS
-    """Time to open a connection (TCP and TLS handshakes). Longer than the read budget: pooled
-    connections are reused, and a TLS handshake needs several round trips."""
-    health_check_seconds: int = DEFAULT_REDIS_HEALTH_CHECK_SECONDS
-    """A connection idle for longer than this is PINGed before use, so a dead one is replaced."""
-    breaker_failures: int = DEFAULT_BREAKER_FAILURES
-    """Consecutive failures that open the circuit (Redis is skipped while it is open)."""
-    breaker_cooldown_seconds: float = DEFAULT_BREAKER_COOLDOWN_SECONDS
-    """How long the circuit stays open before one lookup probes Redis again."""
+    url: str = setting(
+        DEFAULT_REDIS_URL,
+        "--redis-url",
+        "Redis URL: redis://, rediss:// (TLS) or redis+cluster://; user and password in the URL",
+        redis_url,
+    )
+    cluster: bool = setting(
+        False, "--redis-cluster", "treat the URL as a Redis Cluster seed node", boolean
+    )
+    key_prefix: str = setting(
+        DEFAULT_KEY_PREFIX,
+        "--key-prefix",
+        "prefix of customer hashes (several policies or tenants can share one Redis)",
+    )
+    invalidation_channel: str = setting(
+        DEFAULT_INVALIDATION_CHANNEL,
+        "--invalidation-channel",
+        "pub/sub channel on which writers announce changed customers",
+    )
+    timeout_seconds: float = setting(
+        DEFAULT_REDIS_TIMEOUT_SECONDS,
+        "--redis-timeout",
+        "seconds a feature read may take before the decision degrades",
+        seconds,
+    )
+    connect_timeout_seconds: float = setting(
+        DEFAULT_REDIS_CONNECT_TIMEOUT_SECONDS,
+        "--redis-connect-timeout",
+        "seconds to open a connection (TCP and TLS handshakes); longer than the read budget",
+        seconds,
+    )
+    health_check_seconds: int = setting(
+        DEFAULT_REDIS_HEALTH_CHECK_SECONDS,
+        "--redis-health-check",
+        "a connection idle longer than this many seconds is PINGed before use",
+        non_negative_int,
+    )
+    breaker_failures: int = setting(
+        DEFAULT_BREAKER_FAILURES,
+        "--breaker-failures",
+        "consecutive Redis failures that open the circuit (Redis is skipped while open)",
+        positive_int,
+    )
+    breaker_cooldown_seconds: float = setting(
+        DEFAULT_BREAKER_COOLDOWN_SECONDS,
+        "--breaker-cooldown",
+        "seconds the circuit stays open before one lookup probes Redis again",
+        seconds,
+    )
+
+
+REDIS_CONNECTION = ("url", "cluster", "key_prefix", "invalidation_channel")
+"""The Redis settings a writer (the CLI) needs; the others tune the serving read path."""
+
+DEFAULT_NEAR_CACHE_SIZE = 100_000
+DEFAULT_NEAR_CACHE_TTL_SECONDS = 2.0
+DEFAULT_NEGATIVE_TTL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
 class NearCacheSettings:
     """The per-process cache in front of Redis."""
 
-    enabled: bool = True
-    """Turn the near-cache off to read Redis on every lookup."""
-    max_entries: int = DEFAULT_NEAR_CACHE_SIZE
-    """Bound on cached customers (least recently used are evicted)."""
-    ttl_seconds: float = DEFAULT_NEAR_CACHE_TTL_SECONDS
-    """How long a customer's features are served from memory."""
-    negative_ttl_seconds: float = DEFAULT_NEGATIVE_TTL_SECONDS
-    """How long "no such customer" is remembered (shorter: new customers appear soon)."""
+    enabled: bool = setting(True, "--near-cache", "cache features in process", boolean)
+    max_entries: int = setting(
+        DEFAULT_NEAR_CACHE_SIZE,
+        "--near-cache-size",
+        "customers cached (least recently used are evicted)",
+        non_negative_int,
+    )
+    ttl_seconds: float = setting(
+        DEFAULT_NEAR_CACHE_TTL_SECONDS,
+        "--near-cache-ttl",
+        "seconds a customer's features are served from memory",
+        seconds,
+    )
+    negative_ttl_seconds: float = setting(
+        DEFAULT_NEGATIVE_TTL_SECONDS,
+        "--near-cache-negative-ttl",
+        "seconds an unknown customer is remembered (shorter: new customers appear soon)",
+        seconds,
+    )
 
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -64,36 +232,54 @@ DEFAULT_MAX_CONCURRENT_RPCS = 1000
 DEFAULT_GRACE_SECONDS = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """Covers the largest valid DecideBatch: 1000 items at every field limit is about 11 MB."""
-ENV_PREFIX = "TIERLINE_"
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything `tierline serve` needs; built from flags, TIERLINE_* environment, defaults."""
 
-    listen: str = DEFAULT_LISTEN
-    """host:port for gRPC (port 0 picks a free port, printed at start)."""
-    policy_path: str = DEFAULT_POLICY_PATH
-    """The policy file or directory; ReloadPolicy and SIGHUP re-read it."""
-    redis: RedisSettings = RedisSettings()
-    """How features are read."""
-    near_cache: NearCacheSettings = NearCacheSettings()
-    """The per-process feature cache."""
-    metrics_port: int = DEFAULT_METRICS_PORT
-    """Port of the Prometheus /metrics endpoint; 0 turns it off."""
-    max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
-    """RPCs in flight before new ones get RESOURCE_EXHAUSTED."""
-    grace_seconds: float = DEFAULT_GRACE_SECONDS
-    """On SIGTERM, how long in-flight RPCs may take to finish."""
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    """Largest request or response message accepted."""
-    enable_admin: bool = False
-    """Serve PolicyAdmin (ValidatePolicy, ReloadPolicy); off until callers authenticate."""
-
-
-def env_name(flag: str) -> str:
-    """The environment twin of a flag: --redis-url -> TIERLINE_REDIS_URL."""
-    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+    listen: str = setting(
+        DEFAULT_LISTEN,
+        "--listen",
+        "gRPC host:port (port 0: any free port, printed at start)",
+        listen_address,
+    )
+    policy_path: str = setting(
+        DEFAULT_POLICY_PATH,
+        "--policy",
+        "the policy file or directory (ReloadPolicy and SIGHUP re-read it)",
+    )
+    redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
+    near_cache: NearCacheSettings = dataclasses.field(default_factory=NearCacheSettings)
+    metrics_port: int = setting(
+        DEFAULT_METRICS_PORT, "--metrics-port", "port of the Prometheus /metrics endpoint, 0 = off",
+        port,
+    )  # fmt: skip
+    max_concurrent_rpcs: int = setting(
+        DEFAULT_MAX_CONCURRENT_RPCS,
+        "--max-concurrent-rpcs",
+        "RPCs in flight before new ones get RESOURCE_EXHAUSTED",
+        positive_int,
+    )
+    grace_seconds: float = setting(
+        DEFAULT_GRACE_SECONDS,
+        "--grace",
+        "seconds in-flight RPCs may take to finish on SIGTERM",
+        seconds,
+    )
+    max_message_bytes: int = setting(
+        DEFAULT_MAX_MESSAGE_BYTES,
+        "--max-message-bytes",
+        "largest request or response message accepted",
+        positive_int,
+    )
+    enable_admin: bool = setting(
+        False,
+        "--enable-admin",
+        "serve PolicyAdminService (ValidatePolicy, ReloadPolicy)",
+        boolean,
+    )
+    log_level: str = setting("INFO", "--log-level", "DEBUG, INFO, WARNING or ERROR", log_level)
 
 
 def masked_url(url: str) -> str:

@@ -7,26 +7,20 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from rich.markup import escape
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
-from tierline_server import config
-from tierline_server.commands.options import add_flag
-from tierline_server.commands.output import (
-    errors,
-    perk_text,
-    print_table,
-    routing_text,
-    sla_text,
-)
+from tierline_server.commands.options import add_option
+from tierline_server.commands.output import errors, print_decision, print_decision_json
+from tierline_server.config import DEFAULT_LISTEN, Option, listen_address
 
 MINOR_UNITS = 2
 """Decimal places of --order-value (cents); currencies with other exponents pass minor units."""
 DEFAULT_TIMEOUT_SECONDS = 5.0
+TARGET = Option("--target", "address of a running service, host:port", listen_address)
 
 
 def register(groups: Any) -> None:
@@ -43,7 +37,7 @@ def register(groups: Any) -> None:
     )
     parser.add_argument("--explain", action="store_true", help="show why each rule matched")
     parser.add_argument("--json", action="store_true", help="print protobuf's canonical JSON")
-    add_flag(parser, "--target", config.DEFAULT_LISTEN, "service address host:port")
+    add_option(parser, TARGET, DEFAULT_LISTEN)
     parser.set_defaults(handler=decide_command)
 
 
@@ -96,7 +90,7 @@ def decide_command(args: argparse.Namespace) -> int:
             _print_error(error)
             return 1
     if args.json:
-        print(json_format.MessageToJson(response))
+        print_decision_json(response.decision)
     else:
         print_decision(response.decision)
     return 0
@@ -110,45 +104,3 @@ def _print_error(error: grpc.RpcError) -> None:
         if detail.Unpack(bad_request):
             for violation in bad_request.field_violations:
                 errors.print(f"  {escape(violation.field)}: {escape(violation.description)}")
-
-
-def print_decision(decision: pb.Decision) -> None:
-    """A Decision message as a readable table."""
-    level, sla, routing, metrics = (
-        decision.service_level,
-        decision.service_level.sla,
-        decision.routing,
-        decision.metrics,
-    )
-    rows = [
-        ("customer", f"{decision.customer_id} (tier {decision.tier})"),
-        ("service level", f"{level.name} (rank {level.rank})"),
-        ("SLA", sla_text(sla)),
-        ("routing", routing_text(routing.queue, routing.priority, routing.skills)),
-    ]
-    rows += [
-        (
-            "perk",
-            perk_text(
-                perk.code,
-                perk.amount_minor if perk.HasField("amount_minor") else None,
-                perk.percent if perk.HasField("percent") else None,
-                perk.granted_by,
-            ),
-        )
-        for perk in decision.perks
-    ]
-    rows.append(("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)"))
-    if decision.degraded:
-        rows.append(("[red]degraded[/red]", decision.degraded_reason))
-    rows += [(f"why {rule.rule_id}", escape(rule.condition)) for rule in decision.explanation.rules]
-    source = pb.FeatureSource.Name(metrics.feature_source).removeprefix("FEATURE_SOURCE_").lower()
-    rows.append(
-        (
-            "metrics",
-            f"{metrics.total_micros} us total, {metrics.lookup_micros} us lookup, "
-            f"{metrics.eval_micros} us rules; features from {source}",
-        )
-    )
-    rows.append(("policy", decision.policy_version))
-    print_table(f"Decision {decision.decision_id}", rows)

@@ -21,17 +21,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tierline_server.commands.options import (
-    add_policy_argument,
-    add_redis_arguments,
-    redis_settings,
-)
+from tierline_server.commands.options import add_policy_option, add_settings, settings_from
 from tierline_server.commands.output import console, errors, load_policy_or_report
-from tierline_server.config import RedisSettings, masked_url
+from tierline_server.config import REDIS_CONNECTION, RedisSettings, masked_url
 from tierline_server.features import demo, keys, loader
 from tierline_server.features.codec import FeatureCodec
+from tierline_server.features.records import CustomerRecords
 from tierline_server.features.redis_client import writer_client
-from tierline_server.policy.compiler import Policy
+from tierline_server.policy.compiled import Policy
 from tierline_server.policy.inputs import typed_features
 
 PLAIN_PROGRESS_SECONDS = 5.0
@@ -80,7 +77,7 @@ def register(groups: Any) -> None:
 
     delete = commands.add_parser("delete", help="remove a customer's features")
     delete.add_argument("customer_id")
-    add_redis_arguments(delete)  # no policy needed to delete
+    add_settings(delete, RedisSettings, only=REDIS_CONNECTION)  # no policy needed to delete
     delete.set_defaults(handler=delete_command)
 
     sample = commands.add_parser("demo", help="write a synthetic customer population as CSV")
@@ -91,8 +88,8 @@ def register(groups: Any) -> None:
 
 
 def _add_policy_and_redis_arguments(parser: argparse.ArgumentParser) -> None:
-    add_policy_argument(parser)
-    add_redis_arguments(parser)
+    add_policy_option(parser)
+    add_settings(parser, RedisSettings, only=REDIS_CONNECTION)
 
 
 def _positive(text: str) -> int:
@@ -107,7 +104,7 @@ def load_command(args: argparse.Namespace) -> int:
     policy = load_policy_or_report(args.policy)
     if policy is None:
         return 2
-    settings = redis_settings(args)
+    settings = settings_from(RedisSettings, args)
     options = loader.LoadOptions(
         format=loader.InputFormat(args.format) if args.format else None,
         keep_tier=args.keep_tier,
@@ -118,7 +115,11 @@ def load_command(args: argparse.Namespace) -> int:
     try:
         with writer_client(settings) as client, _progress_display() as progress:
             summary = loader.load_file(
-                args.file, policy, client, settings, options=options, progress=progress
+                args.file,
+                policy,
+                CustomerRecords(client, settings),
+                options=options,
+                progress=progress,
             )
     except (RedisError, RedisClusterException) as error:  # connecting to a cluster
         return _redis_failed(settings, error)
@@ -191,13 +192,12 @@ def get_command(args: argparse.Namespace) -> int:
     policy = load_policy_or_report(args.policy)
     if policy is None:
         return 2
-    settings = redis_settings(args)
-    key = _key(settings, args.customer_id)
-    if key is None:
+    settings = settings_from(RedisSettings, args)
+    if not _valid_id(args.customer_id):
         return 2
     try:
         with writer_client(settings) as client:
-            stored: dict[bytes, bytes] = client.hgetall(key)
+            stored = CustomerRecords(client, settings).read(args.customer_id)
     except (RedisError, RedisClusterException) as error:
         return _redis_failed(settings, error)
     if not stored:
@@ -221,7 +221,8 @@ def get_command(args: argparse.Namespace) -> int:
         }
         console.print_json(json.dumps(data))
         return 0
-    table = Table(title=f"{args.customer_id} ({settings.key_prefix}{args.customer_id})")
+    key = keys.customer_key(settings.key_prefix, args.customer_id)
+    table = Table(title=f"{args.customer_id} ({key})")
     for column in ("feature", "value", "stored", "note"):
         table.add_column(column)
     for name, spec in policy.features.items():
@@ -251,9 +252,8 @@ def set_command(args: argparse.Namespace) -> int:
     policy = load_policy_or_report(args.policy)
     if policy is None:
         return 2
-    settings = redis_settings(args)
-    key = _key(settings, args.customer_id)
-    if key is None:
+    settings = settings_from(RedisSettings, args)
+    if not _valid_id(args.customer_id):
         return 2
     malformed = [item for item in args.assignments if "=" not in item]
     if malformed:
@@ -265,32 +265,24 @@ def set_command(args: argparse.Namespace) -> int:
         errors.print(f"[red]invalid:[/red] {escape(str(error))}")
         return 2
     encoded = {name: policy.features[name].encode(value) for name, value in typed.items()}
-    encoded[keys.UPDATED_FIELD] = keys.updated_stamp(time.time())
     try:
         with writer_client(settings) as client:
-            client.hset(key, items=[part for pair in encoded.items() for part in pair])
-            client.publish(
-                settings.invalidation_channel, keys.invalidation_message([args.customer_id])
-            )
+            CustomerRecords(client, settings).write(args.customer_id, encoded)
     except (RedisError, RedisClusterException) as error:
         return _redis_failed(settings, error)
-    shown = ", ".join(f"{name}={value}" for name, value in encoded.items() if name in typed)
+    shown = ", ".join(f"{name}={value}" for name, value in encoded.items())
     console.print(f"set {escape(shown)} for {escape(args.customer_id)}")
     return 0
 
 
 def delete_command(args: argparse.Namespace) -> int:
     """Remove a customer's features (they become the unknown tier) and tell running services."""
-    settings = redis_settings(args)
-    key = _key(settings, args.customer_id)
-    if key is None:
+    settings = settings_from(RedisSettings, args)
+    if not _valid_id(args.customer_id):
         return 2
     try:
         with writer_client(settings) as client:
-            deleted = client.delete(key)
-            client.publish(
-                settings.invalidation_channel, keys.invalidation_message([args.customer_id])
-            )
+            deleted = CustomerRecords(client, settings).delete(args.customer_id)
     except (RedisError, RedisClusterException) as error:
         return _redis_failed(settings, error)
     what = "deleted" if deleted else "nothing stored for"
@@ -309,12 +301,11 @@ def demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key(settings: RedisSettings, customer_id: str) -> str | None:
-    try:
-        return keys.customer_key(settings.key_prefix, customer_id)
-    except keys.InvalidCustomerIdError as error:
-        errors.print(f"[red]invalid:[/red] {escape(str(error))}")
-        return None
+def _valid_id(customer_id: str) -> bool:
+    if keys.is_customer_id(customer_id):
+        return True
+    errors.print(f"[red]invalid:[/red] {escape(str(keys.InvalidCustomerIdError(customer_id)))}")
+    return False
 
 
 def _redis_failed(settings: RedisSettings, error: Exception) -> int:

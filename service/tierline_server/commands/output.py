@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
 
+from google.protobuf import json_format
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from tierline.v1 import entitlement_pb2 as pb
 
-from tierline_server.policy.compiler import Policy, load_policy
+from tierline_server.policy.compiled import Policy
+from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.errors import PolicyInvalid
 
 console = Console(highlight=False, soft_wrap=True)
@@ -28,20 +30,7 @@ def load_policy_or_report(path: Path | str) -> Policy | None:
         return None
 
 
-class SlaFields(Protocol):
-    """What the domain Sla and the API's Sla message both have."""
-
-    @property
-    def max_wait_seconds(self) -> int: ...
-    @property
-    def first_response_seconds(self) -> int: ...
-    @property
-    def callback_offered(self) -> bool: ...
-    @property
-    def human_agent_guaranteed(self) -> bool: ...
-
-
-def sla_text(sla: SlaFields) -> str:
+def sla_text(sla: pb.Sla) -> str:
     """An SLA in one line."""
     return (
         f"wait <= {sla.max_wait_seconds}s, first response <= {sla.first_response_seconds}s, "
@@ -69,3 +58,53 @@ def print_table(title: str, rows: Iterable[tuple[str, str]]) -> None:
     for label, value in rows:
         table.add_row(label, value)
     console.print(table)
+
+
+def print_decision(decision: pb.Decision) -> None:
+    """A Decision message as a readable table (what `decide` and `policy eval` print)."""
+    level, routing = decision.service_level, decision.routing
+    who = (
+        ("customer", f"{decision.customer_id} (tier {decision.tier})")
+        if decision.customer_id
+        else ("tier", decision.tier)
+    )
+    rows = [
+        who,
+        ("service level", f"{level.name} (rank {level.rank})"),
+        ("SLA", sla_text(level.sla)),
+        ("routing", routing_text(routing.queue, routing.priority, routing.skills)),
+    ]
+    rows += [
+        (
+            "perk",
+            perk_text(
+                perk.code,
+                perk.amount_minor if perk.HasField("amount_minor") else None,
+                perk.percent if perk.HasField("percent") else None,
+                perk.granted_by,
+            ),
+        )
+        for perk in decision.perks
+    ]
+    rows.append(("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)"))
+    if decision.degraded:
+        rows.append(("[red]degraded[/red]", decision.degraded_reason))
+    rows += [(f"why {rule.rule_id}", escape(rule.condition)) for rule in decision.explanation.rules]
+    if decision.HasField("metrics"):
+        metrics = decision.metrics
+        source = pb.FeatureSource.Name(metrics.feature_source).removeprefix("FEATURE_SOURCE_")
+        rows.append(
+            (
+                "metrics",
+                f"{metrics.total_micros} us total, {metrics.lookup_micros} us lookup, "
+                f"{metrics.eval_micros} us rules; features from {source.lower()}",
+            )
+        )
+    rows.append(("policy", decision.policy_version))
+    print_table(f"Decision {decision.decision_id}".rstrip(), rows)
+
+
+def print_decision_json(decision: pb.Decision) -> None:
+    """A Decision message in protobuf's JSON mapping, every field present (defaults too), so
+    that scripts can rely on each key."""
+    print(json_format.MessageToJson(decision, always_print_fields_with_no_presence=True))

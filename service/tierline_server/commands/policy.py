@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-
+from tierline_server.api import mapping
+from tierline_server.commands.options import add_policy_option
 from tierline_server.commands.output import (
     console,
     errors,
     load_policy_or_report,
-    perk_text,
-    print_table,
-    routing_text,
-    sla_text,
+    print_decision,
+    print_decision_json,
 )
 from tierline_server.policy.decider import Decider
-from tierline_server.policy.domain import Decision
 from tierline_server.policy.inputs import ContextSpec, typed_features
 from tierline_server.policy.testing import (
     CaseResult,
@@ -30,8 +26,6 @@ from tierline_server.policy.testing import (
     uncovered_rules,
 )
 
-DEFAULT_POLICY = Path("rules")
-
 
 def register(groups: Any) -> None:
     """Add the ``policy`` group to the CLI."""
@@ -39,15 +33,15 @@ def register(groups: Any) -> None:
     commands = group.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="compile a policy and report every error")
-    check.add_argument("path", nargs="?", type=Path, default=DEFAULT_POLICY)
+    add_policy_option(check)
     check.set_defaults(handler=check_command)
 
-    test = commands.add_parser("test", help="run the policy's test cases (PATH/tests/*.yaml)")
-    test.add_argument("path", nargs="?", type=Path, default=DEFAULT_POLICY)
+    test = commands.add_parser("test", help="run the policy's test cases (POLICY/tests/*.yaml)")
+    add_policy_option(test)
     test.set_defaults(handler=test_command)
 
     evaluate = commands.add_parser("eval", help="decide one interaction with a policy")
-    evaluate.add_argument("path", nargs="?", type=Path, default=DEFAULT_POLICY)
+    add_policy_option(evaluate)
     evaluate.add_argument("--features", default="{}", help="customer features as JSON")
     evaluate.add_argument("--context", required=True, help='context as JSON: {"channel": ...}')
     evaluate.add_argument("--degraded", action="store_true", help="as if features were unreadable")
@@ -58,7 +52,7 @@ def register(groups: Any) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     """Exit 0 when the policy compiles (into the engine too), 1 with every error otherwise."""
-    policy = load_policy_or_report(args.path)
+    policy = load_policy_or_report(Path(args.policy))
     if policy is None:
         return 1
     Decider(policy)
@@ -71,13 +65,13 @@ def check_command(args: argparse.Namespace) -> int:
 
 def test_command(args: argparse.Namespace) -> int:
     """Run every case file; exit 1 when a case fails or a file is malformed."""
-    policy = load_policy_or_report(args.path)
+    policy = load_policy_or_report(Path(args.policy))
     if policy is None:
         return 1
     decider = Decider(policy)
     results: list[CaseResult] = []
     status = 0
-    for file in case_files(args.path):
+    for file in case_files(Path(args.policy)):
         try:
             cases = load_cases(file)
         except ValueError as error:
@@ -100,14 +94,14 @@ def test_command(args: argparse.Namespace) -> int:
     )
     console.print(f"{len(results) - failed} passed, {failed} failed")
     if not results:
-        errors.print(f"[red]no test cases[/red] under {args.path}/tests")
+        errors.print(f"[red]no test cases[/red] under {Path(args.policy)}/tests")
         return 1
     return 1 if failed else status
 
 
 def eval_command(args: argparse.Namespace) -> int:
     """Decide one interaction and print it as a table or JSON."""
-    policy = load_policy_or_report(args.path)
+    policy = load_policy_or_report(Path(args.policy))
     if policy is None:
         return 1
     try:
@@ -119,30 +113,9 @@ def eval_command(args: argparse.Namespace) -> int:
     decision = Decider(policy).decide(
         features, context, degraded=args.degraded, explain=args.explain
     )
+    message = mapping.decision_message(decision)
     if args.json:
-        console.print_json(json.dumps(decision_as_dict(decision)))
+        print_decision_json(message)
     else:
-        print_decision(decision)
+        print_decision(message)
     return 0
-
-
-def decision_as_dict(decision: Decision) -> dict[str, Any]:
-    """A decision as JSON-ready data, with the API's field names."""
-    data = asdict(decision)
-    data["explain"] = data.pop("traces")
-    return data
-
-
-def print_decision(decision: Decision) -> None:
-    """A decision as a readable table."""
-    level, sla, routing = decision.service_level, decision.service_level.sla, decision.routing
-    rows = [
-        ("tier", decision.tier),
-        ("service level", f"{level.name} (rank {level.rank})"),
-        ("SLA", sla_text(sla)),
-        ("routing", routing_text(routing.queue, routing.priority, routing.skills)),
-    ]
-    rows += [("perk", perk_text(p.code, p.amount, p.percent, p.granted_by)) for p in decision.perks]
-    rows.append(("matched rules", ", ".join(decision.matched_rules) or "(none: baseline)"))
-    rows += [(f"why {t.rule_id}", escape(t.condition)) for t in decision.traces]
-    print_table(f"Decision (policy {decision.policy_version})", rows)
