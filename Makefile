@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## Create .venv and install Tierline with its server and dev extras
 
 test: $(STAMP) proto-check ## Check the stubs, run the policy cases and the test suite (needs redis-server)
-	$(BIN)/tierline policy test rules/
+	$(BIN)/tierline policy test --policy rules/
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff and mypy
@@ -37,7 +37,7 @@ run: $(STAMP) ## Serve the default policy with a local Redis of demo customers (
 	BIN=$(BIN) deploy/local/run.sh
 
 policy-test: $(STAMP) ## Run rules/tests against the default policy
-	$(BIN)/tierline policy test rules/
+	$(BIN)/tierline policy test --policy rules/
 
 bench: $(STAMP) ## Engine benchmark: our layer vs bare durable-rules, RSS over 1M decisions
 	$(BIN)/python bench/engine.py

@@ -26,7 +26,8 @@ import redis
 from prometheus_client import CollectorRegistry
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import demo, loader, redis_client
-from tierline_server.features.store import FeatureSource, FeatureStore
+from tierline_server.features.lookup import FeatureSource
+from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
 

@@ -10,17 +10,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tierline_server.active_policy import ActivePolicy
-from tierline_server.features.store import FeatureLookup, FeatureSource, FeatureStore
+from tierline_server.features.lookup import FeatureLookup, FeatureSource
+from tierline_server.features.store import FeatureStore
 from tierline_server.ids import new_decision_id
 from tierline_server.metrics import Metrics
-from tierline_server.policy.domain import Context, Decision, Facts
+from tierline_server.policy.domain import Context, Decision
+from tierline_server.served_policy import ServedPolicy
 
 BATCH_EVAL_CHUNK = 16
 """Batch items evaluated between two yields to the event loop (about 2 ms of rules)."""
-
-DEGRADED_FEATURES_UNAVAILABLE = "features_unavailable"
-"""degraded_reason when Redis could not be read: only the baseline and context-only rules apply."""
 
 
 @dataclass(frozen=True)
@@ -44,24 +42,12 @@ class Outcome:
     lookup_micros: int
     eval_micros: int
     total_micros: int
-    facts: Facts | None = None
-    """What the rules saw; only with explain."""
-
-    @property
-    def degraded(self) -> bool:
-        """Whether the features could not be read."""
-        return self.feature_source is FeatureSource.UNAVAILABLE
-
-    @property
-    def degraded_reason(self) -> str:
-        """Why the decision is degraded ('' when it is not)."""
-        return DEGRADED_FEATURES_UNAVAILABLE if self.degraded else ""
 
 
 class DecisionService:
     """Decides for one request or a batch; never fails because Redis does."""
 
-    def __init__(self, policy: ActivePolicy, store: FeatureStore, metrics: Metrics) -> None:
+    def __init__(self, policy: ServedPolicy, store: FeatureStore, metrics: Metrics) -> None:
         self._policy = policy
         self._store = store
         self._metrics = metrics
@@ -90,14 +76,16 @@ class DecisionService:
         self, request: DecisionRequest, lookup: FeatureLookup, started: int, lookup_ns: int
     ) -> Outcome:
         decider = self._policy.decider  # one policy for the whole decision, even mid-reload
-        degraded = lookup.source is FeatureSource.UNAVAILABLE
         eval_started = time.perf_counter_ns()
         decision = decider.decide(
-            lookup.features, request.context, degraded=degraded, explain=request.explain
+            lookup.features,
+            request.context,
+            degraded=lookup.unavailable,
+            explain=request.explain,
         )
         finished = time.perf_counter_ns()
         eval_ns = finished - eval_started
-        self._count(decision, degraded, eval_ns)
+        self._count(decision, eval_ns)
         return Outcome(
             decision_id=new_decision_id(),
             customer_id=request.customer_id,
@@ -107,14 +95,13 @@ class DecisionService:
             lookup_micros=lookup_ns // 1000,
             eval_micros=eval_ns // 1000,
             total_micros=(finished - started) // 1000,
-            facts=decider.facts(lookup.features, request.context) if request.explain else None,
         )
 
-    def _count(self, decision: Decision, degraded: bool, eval_ns: int) -> None:
+    def _count(self, decision: Decision, eval_ns: int) -> None:
         metrics = self._metrics
         metrics.rule_evaluation_duration.observe(eval_ns / 1e9)
         metrics.decisions.labels(decision.service_level.name, decision.tier).inc()
         for rule_id in decision.matched_rules:
             metrics.rule_matches.labels(rule_id).inc()
-        if degraded:
+        if decision.degraded:
             metrics.degraded_decisions.inc()

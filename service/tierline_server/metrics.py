@@ -11,15 +11,16 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from tierline_server.features.lookup import FeatureSource
+from tierline_server.features.redis_client import ErrorKind
+
 LATENCY_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 )  # fmt: skip
 """50 us to 1 s: decisions take well under a millisecond when healthy."""
 
-FEATURE_SOURCES = ("near_cache", "redis", "missing", "unavailable")
 DECISION_METHODS = ("Decide", "DecideBatch")
 DECISION_OUTCOMES = ("ok", "degraded", "invalid", "error")
-REDIS_ERROR_KINDS = ("timeout", "connection", "auth", "readonly", "cluster", "other")
 RELOAD_RESULTS = ("success", "rejected")
 
 
@@ -114,10 +115,10 @@ class Metrics:
         for method in DECISION_METHODS:
             for outcome in DECISION_OUTCOMES:
                 self.decision_duration.labels(method, outcome)
-        for source in FEATURE_SOURCES:
-            self.feature_lookup_duration.labels(source)
-        for kind in REDIS_ERROR_KINDS:
-            self.redis_errors.labels(kind)
+        for source in FeatureSource:
+            self.feature_lookup_duration.labels(source.value)
+        for kind in ErrorKind:
+            self.redis_errors.labels(kind.value)
         for result in RELOAD_RESULTS:
             self.policy_reloads.labels(result)
 

@@ -25,7 +25,6 @@ from tierline.v1 import (
     policy_admin_pb2_grpc,
 )
 
-from tierline_server.active_policy import ActivePolicy
 from tierline_server.api.admin import PolicyAdminServicer
 from tierline_server.api.entitlement import EntitlementServicer
 from tierline_server.api.interceptors import ErrorInterceptor
@@ -33,6 +32,7 @@ from tierline_server.config import ServerConfig
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
+from tierline_server.served_policy import ServedPolicy
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ class TierlineServer:
     def __init__(self, config: ServerConfig, metrics: Metrics) -> None:
         self.config = config
         self.metrics = metrics
-        self.policy = ActivePolicy(Path(config.policy_path), metrics)
-        self.store = FeatureStore(self.policy.policy, config.redis, config.near_cache, metrics)
-        self.policy.on_change(self.store.set_policy)
+        self.served = ServedPolicy(Path(config.policy_path), metrics)
+        self.store = FeatureStore(self.served.policy, config.redis, config.near_cache, metrics)
+        self.served.on_change(self.store.set_policy)
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -80,13 +80,13 @@ class TierlineServer:
         """Listen, then report SERVING once everything is ready."""
         await self._set_health(NOT_SERVING)
         await self.store.start()
-        decisions = DecisionService(self.policy, self.store, self.metrics)
+        decisions = DecisionService(self.served, self.store, self.metrics)
         entitlement_pb2_grpc.add_EntitlementServiceServicer_to_server(
-            EntitlementServicer(decisions, self.policy, self.metrics), self.server
+            EntitlementServicer(decisions, self.served, self.metrics), self.server
         )
         if self.config.enable_admin:
             policy_admin_pb2_grpc.add_PolicyAdminServiceServicer_to_server(
-                PolicyAdminServicer(self.policy), self.server
+                PolicyAdminServicer(self.served), self.server
             )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -141,15 +141,15 @@ async def serve(config: ServerConfig) -> None:
         "tierline listening on %s:%d, serving policy %s %s (metrics %s)",
         host,
         server.port,
-        server.policy.policy.name,
-        server.policy.policy.version,
+        server.served.policy.name,
+        server.served.policy.version,
         f"on :{config.metrics_port}/metrics" if config.metrics_port else "off",
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, server.policy.reload)
+    loop.add_signal_handler(signal.SIGHUP, server.served.reload)
     await stopping.wait()
     log.info("draining (grace %.1fs)", config.grace_seconds)
     await server.stop()

@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from support.paths import REPO
 from support.redis_server import free_port
 
 START_TIMEOUT_SECONDS = 30.0
-REPO = Path(__file__).resolve().parents[2]
 
 
 class TierlineProcess:

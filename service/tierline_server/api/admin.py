@@ -6,10 +6,10 @@ import grpc
 from tierline.v1 import policy_admin_pb2 as pb
 from tierline.v1 import policy_admin_pb2_grpc as pb_grpc
 
-from tierline_server.active_policy import ActivePolicy
 from tierline_server.api.mapping import policy_error_messages
 from tierline_server.policy.compiler import compile_policy_text
 from tierline_server.policy.errors import PolicyInvalid
+from tierline_server.served_policy import ServedPolicy
 
 CANDIDATE_NAME = "<candidate>"
 
@@ -17,7 +17,7 @@ CANDIDATE_NAME = "<candidate>"
 class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[misc]
     """Compiles candidates without touching what is served; reloads atomically."""
 
-    def __init__(self, policy: ActivePolicy) -> None:
+    def __init__(self, policy: ServedPolicy) -> None:
         self._policy = policy
 
     async def ValidatePolicy(  # noqa: N802 - gRPC method name

@@ -8,11 +8,10 @@ from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import policy_admin_pb2 as admin_pb
 
 from tierline_server.decisions import Outcome
-from tierline_server.features.store import FeatureSource
-from tierline_server.policy.compiler import Policy, is_context_field
-from tierline_server.policy.domain import UNKNOWN_TIER, Perk, Routing, ServiceLevel, Sla
+from tierline_server.features.lookup import FeatureSource
+from tierline_server.policy.compiled import Policy
+from tierline_server.policy.domain import Decision, Perk, Routing, ServiceLevel, Sla
 from tierline_server.policy.errors import PolicyError
-from tierline_server.policy.merge import merge
 
 FEATURE_SOURCES = {
     FeatureSource.NEAR_CACHE: pb.FEATURE_SOURCE_NEAR_CACHE,
@@ -22,12 +21,27 @@ FEATURE_SOURCES = {
 }
 
 
-def decision_message(outcome: Outcome) -> pb.Decision:
-    """The API's Decision for an outcome."""
-    decision = outcome.decision
+def outcome_message(outcome: Outcome) -> pb.Decision:
+    """The API's Decision for an outcome of the decision service: the decision with its id,
+    customer and metrics."""
+    message = decision_message(outcome.decision)
+    message.decision_id = outcome.decision_id
+    message.customer_id = outcome.customer_id
+    message.metrics.CopyFrom(
+        pb.DecisionMetrics(
+            total_micros=outcome.total_micros,
+            lookup_micros=outcome.lookup_micros,
+            eval_micros=outcome.eval_micros,
+            feature_source=FEATURE_SOURCES[outcome.feature_source],
+            features_age_seconds=outcome.features_age_seconds or 0.0,
+        )
+    )
+    return message
+
+
+def decision_message(decision: Decision) -> pb.Decision:
+    """The API's Decision for a domain decision (no id, customer or metrics)."""
     message = pb.Decision(
-        decision_id=outcome.decision_id,
-        customer_id=outcome.customer_id,
         tier=decision.tier,
         policy_version=decision.policy_version,
         service_level=service_level_message(decision.service_level),
@@ -35,27 +49,20 @@ def decision_message(outcome: Outcome) -> pb.Decision:
         routing=routing_message(decision.routing),
         matched_rules=decision.matched_rules,
         baseline_applied=decision.baseline_applied,
-        degraded=outcome.degraded,
-        degraded_reason=outcome.degraded_reason,
-        metrics=pb.DecisionMetrics(
-            total_micros=outcome.total_micros,
-            lookup_micros=outcome.lookup_micros,
-            eval_micros=outcome.eval_micros,
-            feature_source=FEATURE_SOURCES[outcome.feature_source],
-            features_age_seconds=outcome.features_age_seconds or 0.0,
-        ),
+        degraded=decision.degraded,
+        degraded_reason=decision.degraded_reason,
     )
-    if outcome.facts is not None:
-        for name, value in outcome.facts.values.items():
-            side = (
-                message.explanation.context
-                if is_context_field(name)
-                else message.explanation.features
-            )
-            side[name] = str(value)
+    explanation = decision.explanation
+    if explanation is not None:
+        message.explanation.features.update(
+            {name: str(value) for name, value in explanation.features.items()}
+        )
+        message.explanation.context.update(
+            {name: str(value) for name, value in explanation.context.items()}
+        )
         message.explanation.rules.extend(
             pb.RuleExplanation(rule_id=trace.rule_id, condition=trace.condition)
-            for trace in decision.traces
+            for trace in explanation.rules
         )
     return message
 
@@ -93,9 +100,8 @@ def perk_messages(perks: Iterable[Perk]) -> list[pb.Perk]:
     return messages
 
 
-def policy_info(policy: Policy) -> pb.PolicyInfo:
+def policy_info(policy: Policy, baseline: Decision) -> pb.PolicyInfo:
     """What clients cache about the policy, including the baseline for their fallback."""
-    baseline = merge(policy, (), UNKNOWN_TIER)  # no rule matched: the baseline alone
     return pb.PolicyInfo(
         name=policy.name,
         version=policy.version,

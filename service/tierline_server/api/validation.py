@@ -9,16 +9,16 @@ from tierline.v1 import entitlement_pb2 as pb
 
 from tierline_server.decisions import DecisionRequest
 from tierline_server.errors import FieldViolation, InvalidRequest
-from tierline_server.features.keys import CUSTOMER_ID_PATTERN
-from tierline_server.policy.domain import Context
+from tierline_server.features.keys import CUSTOMER_ID_RULE, is_customer_id
+from tierline_server.policy.domain import ATTRIBUTE_KEY_PATTERN, ATTRIBUTE_KEY_RULE, Context
 
+# Patterns are used with fullmatch: `$` would let a trailing newline through.
 MAX_BATCH_ITEMS = 1000
 MAX_ATTRIBUTES = 32
 MAX_ORDER_VALUE_MINOR = 10**12  # ten billion in major units: beyond any real cart
 MAX_ITEM_COUNT = 100_000
-INTENT_PATTERN = re.compile(r"^[a-z0-9_.-]{0,64}$")
-CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
-ATTRIBUTE_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+INTENT_PATTERN = re.compile(r"[a-z0-9_.-]{0,64}")
+CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 MAX_ATTRIBUTE_VALUE_BYTES = 256  # bytes, not characters: bounds the message size
 
 CHANNEL_NAMES = {
@@ -53,10 +53,8 @@ def batch_size_violations(message: pb.DecideBatchRequest) -> list[FieldViolation
 def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
     """Everything wrong with one DecideRequest, as field paths and reasons."""
     found: list[FieldViolation] = []
-    if not CUSTOMER_ID_PATTERN.match(message.customer_id):
-        found.append(
-            FieldViolation("customer_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -")
-        )
+    if not is_customer_id(message.customer_id):
+        found.append(FieldViolation("customer_id", f"must be {CUSTOMER_ID_RULE}"))
     if not message.HasField("context"):
         found.append(FieldViolation("context", "is required (at least the channel)"))
         return found
@@ -65,7 +63,7 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
         found.append(
             FieldViolation("context.channel", "must be set to a known channel (e.g. CHANNEL_PHONE)")
         )
-    if not INTENT_PATTERN.match(context.intent):
+    if not INTENT_PATTERN.fullmatch(context.intent):
         found.append(
             FieldViolation("context.intent", "must be at most 64 characters of a-z 0-9 _ . -")
         )
@@ -76,11 +74,11 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
                     "context.order_value_minor", f"must be between 0 and {MAX_ORDER_VALUE_MINOR}"
                 )
             )
-        if not CURRENCY_PATTERN.match(context.currency):
+        if not CURRENCY_PATTERN.fullmatch(context.currency):
             found.append(
                 FieldViolation("context.currency", "an order value needs an ISO 4217 code (EUR)")
             )
-    elif context.currency and not CURRENCY_PATTERN.match(context.currency):
+    elif context.currency and not CURRENCY_PATTERN.fullmatch(context.currency):
         found.append(FieldViolation("context.currency", "must be an ISO 4217 code such as EUR"))
     if not 0 <= context.item_count <= MAX_ITEM_COUNT:
         found.append(
@@ -93,11 +91,9 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
             )
         )
     for key, value in context.attributes.items():
-        if not ATTRIBUTE_KEY_PATTERN.match(key):
+        if not ATTRIBUTE_KEY_PATTERN.fullmatch(key):
             found.append(
-                FieldViolation(
-                    f"context.attributes[{key}]", "key must be 1-64 characters of A-Z a-z 0-9 _ . -"
-                )
+                FieldViolation(f"context.attributes[{key}]", f"key must be {ATTRIBUTE_KEY_RULE}")
             )
         if not 1 <= len(value.encode()) <= MAX_ATTRIBUTE_VALUE_BYTES:
             found.append(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from support.customers import write_features
 from support.metrics import metric, scrape
 
-DEADLINE_MARGIN_SECONDS = 0.5
-"""How late past its deadline a fallback may come back: generous, for loaded CI machines."""
+DEADLINE_MARGIN_SECONDS = 2.0
+"""How late past its deadline a fallback may come back. It catches waits on something other than
+the call (a policy fetch, a reconnect: seconds each), and is wide enough that a loaded machine
+never trips it; tests also check that the fallback came from the deadline itself."""
 
 
 def decisions_total(metrics_port: int) -> float:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.tierline_process import REPO, TierlineProcess
+from support.paths import REPO
+from support.tierline_process import TierlineProcess
 
 pytestmark = pytest.mark.integration
 

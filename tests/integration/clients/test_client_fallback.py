@@ -258,8 +258,16 @@ def test_idle_client_with_keepalive_still_decides_in_time(tierline: TierlineProc
     # Pings far more often than the service allows: it answers with GOAWAY too_many_pings
     # (see clients/README.md). The next call reconnects within the default deadline.
     with EntitlementClient(tierline.target, keepalive=Keepalive(time=0.3, timeout=1.0)) as client:
+        states: list[grpc.ChannelConnectivity] = []
+        client._channel.subscribe(states.append)
         client.policy()
-        time.sleep(4)  # idle, pinging
+        # Idle, pinging, until the service closes the connection (GOAWAY too_many_pings) and
+        # the channel has connected again on its own.
+        ready = grpc.ChannelConnectivity.READY
+        wait_for(
+            lambda: states.count(ready) >= 2 and states[-1] is ready,
+            what="the channel reconnecting after the service closed the over-pinging connection",
+        )
         decisions = [client.decide("gold-1", "phone") for _ in range(3)]
         assert not any(decision.is_fallback for decision in decisions)
         assert client.fallback_count == 0

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry
+from support.paths import REPO
+from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import keys
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
-from tierline_server.policy.compiler import Policy, load_policy
+from tierline_server.policy.compiled import Policy
+from tierline_server.policy.compiler import load_policy
 
-REPO = Path(__file__).resolve().parents[3]
 DEFAULT_POLICY = load_policy(REPO / "rules")
 PREFIX = "tierline:customer:"
 
@@ -27,8 +26,6 @@ READ_BUDGET_SECONDS = 0.25
 """The read timeout in these tests: generous, so that a busy machine does not fail lookups."""
 MARGIN_SECONDS = 1.0
 """Slack on top of a budget when a test checks that a lookup came back in time."""
-WAIT_SECONDS = 10.0
-"""How long a test waits for something that happens in the background (recovery, a message)."""
 NO_CACHE = NearCacheSettings(enabled=False)
 """Every lookup reads Redis."""
 
@@ -52,12 +49,13 @@ async def open_store(
     policy: Policy = DEFAULT_POLICY,
     *,
     listening: bool = True,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[tuple[FeatureStore, Metrics]]:
     """A started FeatureStore with metrics of its own; closed afterwards. With a near-cache and
     ``listening``, it is subscribed to invalidations first (subscribing clears the cache)."""
     metrics = Metrics(CollectorRegistry())
     cache = cache or NearCacheSettings()
-    store = FeatureStore(policy, redis_settings, cache, metrics)
+    store = FeatureStore(policy, redis_settings, cache, metrics, clock)
     await store.start()
     try:
         if cache.enabled and listening:
@@ -65,22 +63,6 @@ async def open_store(
         yield store, metrics
     finally:
         await store.close()
-
-
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT_SECONDS
-) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {condition}")
-        await asyncio.sleep(0.02)
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float:

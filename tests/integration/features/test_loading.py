@@ -16,6 +16,7 @@ from tierline_server.cli import main
 from tierline_server.commands import features as feature_commands
 from tierline_server.features import demo, keys, loader, redis_client
 from tierline_server.features.loader import LoadOptions, LoadSummary
+from tierline_server.features.records import CustomerRecords
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,10 @@ def load(url: str, path: Path, **options: Any) -> LoadSummary:
     redis_settings = settings(url)
     with redis_client.writer_client(redis_settings) as client:
         return loader.load_file(
-            path, DEFAULT_POLICY, client, redis_settings, options=LoadOptions(**options)
+            path,
+            DEFAULT_POLICY,
+            CustomerRecords(client, redis_settings),
+            options=LoadOptions(**options),
         )
 
 
@@ -215,7 +219,9 @@ def peak_memory_of_loading(url: str, path: Path, rows: int) -> tuple[int, int]:
         client.ping()  # connect before measuring
         tracemalloc.start()
         try:
-            summary = loader.load_file(path, DEFAULT_POLICY, client, redis_settings)
+            summary = loader.load_file(
+                path, DEFAULT_POLICY, CustomerRecords(client, redis_settings)
+            )
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()

@@ -18,12 +18,13 @@ from feature_support import (
     open_store,
     sample,
     settings,
-    wait_until,
     write,
 )
+from support.clock import Clock
+from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings
 from tierline_server.features.keys import InvalidCustomerIdError
-from tierline_server.features.store import FeatureSource
+from tierline_server.features.lookup import FeatureSource
 from tierline_server.policy.compiler import compile_policy_text
 
 pytestmark = pytest.mark.integration
@@ -76,14 +77,16 @@ def test_undecodable_values_are_missing_and_counted(redis_url: str) -> None:
 
 def test_an_unknown_customer_is_missing_and_remembered_briefly(redis_url: str) -> None:
     cache = NearCacheSettings(negative_ttl_seconds=0.1)
+    clock = Clock()
 
     async def scenario() -> None:
-        async with open_store(settings(redis_url), cache) as (store, metrics):
+        async with open_store(settings(redis_url), cache, clock=clock) as (store, metrics):
             assert (await store.lookup("nobody")).source is FeatureSource.MISSING
             write(redis_url, "nobody", tier="basic")  # no invalidation published
+            clock.now += 0.09
             assert (await store.lookup("nobody")).source is FeatureSource.MISSING
             assert sample(metrics, "tierline_near_cache_hits_total") == 1
-            await asyncio.sleep(0.3)
+            clock.now += 0.02
             assert (await store.lookup("nobody")).source is FeatureSource.REDIS
 
     asyncio.run(scenario())
@@ -92,15 +95,17 @@ def test_an_unknown_customer_is_missing_and_remembered_briefly(redis_url: str) -
 def test_near_cache_hit_then_expiry(redis_url: str) -> None:
     write(redis_url, "c1", tier="basic")
     cache = NearCacheSettings(ttl_seconds=0.1)
+    clock = Clock()
 
     async def scenario() -> None:
-        async with open_store(settings(redis_url), cache) as (store, metrics):
+        async with open_store(settings(redis_url), cache, clock=clock) as (store, metrics):
             assert (await store.lookup("c1")).source is FeatureSource.REDIS
             write(redis_url, "c1", tier="gold")  # no invalidation: the cache has its say
+            clock.now += 0.09
             hit = await store.lookup("c1")
             assert (hit.source, hit.features["tier"]) == (FeatureSource.NEAR_CACHE, "basic")
             assert hit.age_seconds is not None
-            await asyncio.sleep(0.3)
+            clock.now += 0.02
             fresh = await store.lookup("c1")
             assert (fresh.source, fresh.features["tier"]) == (FeatureSource.REDIS, "gold")
             assert sample(metrics, "tierline_near_cache_hits_total") == 1

@@ -6,10 +6,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from feature_support import DEFAULT_POLICY, open_store, settings, wait_until
+from feature_support import DEFAULT_POLICY, open_store, settings
+from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings
 from tierline_server.features import loader, redis_client
-from tierline_server.features.store import FeatureSource
+from tierline_server.features.lookup import FeatureSource
+from tierline_server.features.records import CustomerRecords
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +24,7 @@ def test_a_cluster_serves_loaded_customers(redis_cluster_url: str, tmp_path: Pat
     source.write_text("customer_id,ltv\n" + "".join(f"c{n},{n * 100}\n" for n in range(CUSTOMERS)))
     redis_settings = settings(redis_cluster_url)
     with redis_client.writer_client(redis_settings) as client:
-        summary = loader.load_file(source, DEFAULT_POLICY, client, redis_settings)
+        summary = loader.load_file(source, DEFAULT_POLICY, CustomerRecords(client, redis_settings))
     assert (summary.loaded, summary.rejected) == (CUSTOMERS, 0)
     ids = [f"c{n}" for n in range(CUSTOMERS)]
 
@@ -37,7 +39,7 @@ def test_a_cluster_serves_loaded_customers(redis_cluster_url: str, tmp_path: Pat
             # A load through the cluster invalidates the cache of every service.
             source.write_text("customer_id,ltv\nc1,50000\n")
             with redis_client.writer_client(redis_settings) as client:
-                loader.load_file(source, DEFAULT_POLICY, client, redis_settings)
+                loader.load_file(source, DEFAULT_POLICY, CustomerRecords(client, redis_settings))
 
             async def sees_the_load() -> bool:
                 return (await store.lookup("c1")).features.get("tier") == "platinum"

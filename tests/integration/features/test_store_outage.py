@@ -17,13 +17,14 @@ from feature_support import (
     open_store,
     sample,
     settings,
-    wait_until,
     write,
 )
 from support.redis_server import RedisServer
+from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings
 from tierline_server.features import keys
-from tierline_server.features.store import FeatureLookup, FeatureSource, FeatureStore
+from tierline_server.features.lookup import FeatureLookup, FeatureSource
+from tierline_server.features.store import FeatureStore
 
 pytestmark = pytest.mark.integration
 

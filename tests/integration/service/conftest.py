@@ -5,6 +5,8 @@ Fixtures:
     server          shared_server with the test customers freshly loaded (the Redis is flushed)
     fresh_server    a server of the test's own over the session Redis (fresh metrics, signals)
     channel, stub   a gRPC channel to ``server`` and an EntitlementService stub on it
+    inprocess       a server in the test process (port 0, metrics on a registry of its own)
+    inprocess_stub  an EntitlementService stub on ``inprocess``
     rules_dir       a copy of rules/ in tmp_path, for tests that edit the policy
 """
 
@@ -17,8 +19,10 @@ from typing import Any
 
 import grpc
 import pytest
-from service_support import REDIS_TIMEOUT_ARGS, ServerFactory, load_customers
-from support.tierline_process import REPO, TierlineProcess
+from service_support import REDIS_TIMEOUT_ARGS, ServerFactory, load_customers, stub_on
+from support.inprocess import InProcessServer, inprocess_server
+from support.paths import REPO
+from support.tierline_process import TierlineProcess
 from tierline.v1 import entitlement_pb2_grpc
 
 
@@ -83,3 +87,20 @@ def stub(channel: grpc.Channel) -> entitlement_pb2_grpc.EntitlementServiceStub:
 def rules_dir(tmp_path: Path) -> Path:
     """A copy of the default policy that the test may edit."""
     return Path(shutil.copytree(REPO / "rules", tmp_path / "rules"))
+
+
+@pytest.fixture
+def inprocess(redis_url: str) -> Iterator[InProcessServer]:
+    """A Tierline in this process over the session Redis, CUSTOMERS loaded."""
+    load_customers(redis_url)
+    with inprocess_server(redis_url) as started:
+        yield started
+
+
+@pytest.fixture
+def inprocess_stub(
+    inprocess: InProcessServer,
+) -> Iterator[entitlement_pb2_grpc.EntitlementServiceStub]:
+    """EntitlementService on the in-process server."""
+    with stub_on(inprocess.target, entitlement_pb2_grpc.EntitlementServiceStub) as stub:
+        yield stub

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
@@ -10,6 +12,8 @@ from grpc_status import rpc_status
 from support.customers import write_features
 from support.tierline_process import TierlineProcess
 from tierline.v1 import entitlement_pb2 as pb
+
+StubT = TypeVar("StubT")
 
 ServerFactory = Callable[..., TierlineProcess]
 """The ``start_server`` fixture: (redis_url, policy=..., extra_args=..., env=...) -> started."""
@@ -43,28 +47,11 @@ def load_customers(redis_url: str) -> None:
     write_features(redis_url, CUSTOMERS)
 
 
-def request(
-    customer_id: str = "gold-1",
-    channel: int = pb.CHANNEL_PHONE,
-    *,
-    intent: str = "",
-    order_value_minor: int | None = None,
-    currency: str = "",
-    item_count: int = 0,
-    attributes: Mapping[str, str] | None = None,
-    explain: bool = False,
-) -> pb.DecideRequest:
-    """A DecideRequest from keyword arguments."""
-    context = pb.InteractionContext(
-        channel=channel,  # type: ignore[arg-type]
-        intent=intent,
-        currency=currency,
-        item_count=item_count,
-        attributes=dict(attributes or {}),
-    )
-    if order_value_minor is not None:
-        context.order_value_minor = order_value_minor
-    return pb.DecideRequest(customer_id=customer_id, context=context, explain=explain)
+@contextmanager
+def stub_on(target: str, stub_type: Callable[[grpc.Channel], StubT]) -> Iterator[StubT]:
+    """A stub of ``stub_type`` on a fresh channel to ``target``, closed afterwards."""
+    with grpc.insecure_channel(target) as channel:
+        yield stub_type(channel)
 
 
 def bad_request(error: grpc.RpcError) -> list[tuple[str, str]]:

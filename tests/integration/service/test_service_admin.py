@@ -15,10 +15,12 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from service_support import TIMEOUT, ServerFactory, load_customers, perk_codes, request
+from service_support import TIMEOUT, ServerFactory, load_customers, perk_codes, stub_on
 from support.customers import write_features
 from support.metrics import metric, scrape
-from support.tierline_process import REPO, TierlineProcess
+from support.paths import REPO
+from support.requests import request
+from support.tierline_process import TierlineProcess
 from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc, policy_admin_pb2_grpc
@@ -94,16 +96,16 @@ def admin_server(start_server: ServerFactory, redis_url: str, rules_dir: Path) -
 
 @pytest.fixture
 def admin(admin_server: TierlineProcess) -> Iterator[policy_admin_pb2_grpc.PolicyAdminServiceStub]:
-    with grpc.insecure_channel(admin_server.target) as channel:
-        yield policy_admin_pb2_grpc.PolicyAdminServiceStub(channel)
+    with stub_on(admin_server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub) as stub:
+        yield stub
 
 
 @pytest.fixture
 def entitlement(
     admin_server: TierlineProcess,
 ) -> Iterator[entitlement_pb2_grpc.EntitlementServiceStub]:
-    with grpc.insecure_channel(admin_server.target) as channel:
-        yield entitlement_pb2_grpc.EntitlementServiceStub(channel)
+    with stub_on(admin_server.target, entitlement_pb2_grpc.EntitlementServiceStub) as stub:
+        yield stub
 
 
 class DecideLoad:

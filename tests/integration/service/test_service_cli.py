@@ -9,7 +9,8 @@ import sys
 
 import pytest
 from service_support import TIMEOUT
-from support.tierline_process import REPO, TierlineProcess, free_port
+from support.paths import REPO
+from support.tierline_process import TierlineProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def test_decide_prints_the_decision_as_a_table(server: TierlineProcess) -> None:
     assert "wait <= 120s" in out
 
 
-def test_decide_json_uses_the_canonical_field_names(server: TierlineProcess) -> None:
+def test_decide_json_is_the_decision_in_proto_json(server: TierlineProcess) -> None:
     result = tierline(
         "decide", "gold-1", "--channel", "web", "--intent", "purchase",
         "--order-value", "59.90", "--currency", "EUR", "--items", "2",
@@ -51,7 +52,7 @@ def test_decide_json_uses_the_canonical_field_names(server: TierlineProcess) -> 
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
-    decision = json.loads(result.stdout)["decision"]
+    decision = json.loads(result.stdout)
     assert decision["customerId"] == "gold-1"
     assert decision["serviceLevel"]["name"] == "premium"
     assert decision["serviceLevel"]["sla"]["maxWaitSeconds"] == 120
@@ -113,7 +114,7 @@ def test_features_set_then_decide(server: TierlineProcess, redis_url: str) -> No
     )
 
     assert result.returncode == 0, result.stderr
-    decision = json.loads(result.stdout)["decision"]
+    decision = json.loads(result.stdout)
     assert decision["tier"] == "platinum"
     assert decision["serviceLevel"]["name"] == "concierge"
     assert decision["routing"]["queue"] == "concierge"

@@ -15,9 +15,10 @@ from service_support import (
     at_least_baseline,
     bad_request,
     perk_codes,
-    request,
 )
-from support.tierline_process import REPO, TierlineProcess
+from support.paths import REPO
+from support.requests import request
+from support.tierline_process import TierlineProcess
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc, policy_admin_pb2, policy_admin_pb2_grpc
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import grpc
 import pytest
-from service_support import TIMEOUT, ServerFactory, load_customers, request
+from service_support import TIMEOUT, ServerFactory, load_customers
 from support.customers import write_features
 from support.metrics import metric, scrape
-from support.tierline_process import REPO, TierlineProcess
+from support.paths import REPO
+from support.requests import request
+from support.tierline_process import TierlineProcess
 from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc

@@ -14,7 +14,8 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from service_support import TIMEOUT, ServerFactory, load_customers, request
+from service_support import TIMEOUT, ServerFactory, load_customers
+from support.requests import request
 from support.tierline_process import TierlineProcess
 from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb

@@ -5,9 +5,11 @@ from __future__ import annotations
 import grpc
 import pytest
 import yaml
-from service_support import CUSTOMERS, TIMEOUT, label_values, request
+from service_support import CUSTOMERS, TIMEOUT, label_values
 from support.metrics import metric, scrape
-from support.tierline_process import REPO, TierlineProcess
+from support.paths import REPO
+from support.requests import request
+from support.tierline_process import TierlineProcess
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc
 

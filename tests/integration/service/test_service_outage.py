@@ -14,9 +14,9 @@ from service_support import (
     at_least_baseline,
     load_customers,
     perk_codes,
-    request,
 )
 from support.metrics import metric, scrape
+from support.requests import request
 from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc

@@ -11,8 +11,9 @@ import pytest
 from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from service_support import CHANNELS, CUSTOMERS, TIMEOUT, at_least_baseline, request
+from service_support import CHANNELS, CUSTOMERS, TIMEOUT, at_least_baseline
 from support.customers import write_features
+from support.requests import request
 from support.tierline_process import TierlineProcess
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc

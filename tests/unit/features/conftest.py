@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from tierline_server.policy.compiler import Policy, compile_policy_text, load_policy
-
-REPO = Path(__file__).resolve().parents[3]
+from support.paths import REPO
+from tierline_server.policy.compiled import Policy
+from tierline_server.policy.compiler import compile_policy_text, load_policy
 
 EVERY_TYPE_POLICY = """\
 policy: every-type

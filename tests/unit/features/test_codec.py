@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tierline_server.features.codec import FeatureCodec
-from tierline_server.policy.compiler import Policy
+from tierline_server.policy.compiled import Policy
 
 
 def values(codec: FeatureCodec, **stored: bytes) -> list[bytes | None]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from tierline_server.features import demo
 from tierline_server.features.loader import Record, RowChecker
-from tierline_server.policy.compiler import Policy
+from tierline_server.policy.compiled import Policy
 
 COUNT = 20_000
 

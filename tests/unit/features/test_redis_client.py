@@ -62,5 +62,5 @@ def test_request_client_for_a_cluster() -> None:
     ],
 )
 def test_error_kinds(error: BaseException, kind: str, outage: bool) -> None:
-    assert redis_client.error_kind(error) == kind
+    assert redis_client.error_kind(error).value == kind
     assert redis_client.is_outage(error) is outage

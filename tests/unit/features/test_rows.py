@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tierline_server.features import loader
 from tierline_server.features.loader import InputFormat, Record, RowChecker, RowRejectedError
-from tierline_server.policy.compiler import Policy
+from tierline_server.policy.compiled import Policy
 
 DEFAULT_COLUMNS = (
     "customer_id",

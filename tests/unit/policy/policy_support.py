@@ -7,14 +7,14 @@ import sys
 import textwrap
 from collections.abc import Mapping
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from tierline_server.policy.compiler import Policy, compile_policy_text, load_policy
+from support.paths import REPO
+from tierline_server.policy.compiled import Policy
+from tierline_server.policy.compiler import compile_policy_text, load_policy
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.domain import Context, Decision
 
-REPO = Path(__file__).resolve().parents[3]
 DEFAULT_POLICY = REPO / "rules"
 
 FIRST_RULE_LINE = 17

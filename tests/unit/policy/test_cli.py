@@ -22,7 +22,7 @@ GOOD_RULES = """
 
 def test_check_accepts_the_default_policy(capsys: pytest.CaptureFixture[str]) -> None:
     """Exit 0 and a one-line summary."""
-    assert main(["policy", "check", str(DEFAULT_POLICY)]) == 0
+    assert main(["policy", "check", "--policy", str(DEFAULT_POLICY)]) == 0
     out = capsys.readouterr().out
     assert re.fullmatch(
         r"ok default 2026\.11\.1: 19 rules, 5 segments, checksum [0-9a-f]{12}\n", out
@@ -46,7 +46,7 @@ def test_check_reports_every_error_and_exits_1(
             """
         )
     )
-    assert main(["policy", "check", str(path)]) == 1
+    assert main(["policy", "check", "--policy", str(path)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
@@ -61,7 +61,7 @@ def test_check_reports_every_error_and_exits_1(
 def test_check_reports_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A path that does not exist is an error, not a traceback."""
     missing = tmp_path / "nowhere"
-    assert main(["policy", "check", str(missing)]) == 1
+    assert main(["policy", "check", "--policy", str(missing)]) == 1
     assert capsys.readouterr().err.splitlines()[0] == (
         f"{missing}:0: policy: no such file or directory"
     )
@@ -69,7 +69,7 @@ def test_check_reports_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_test_runs_the_default_policy_cases(capsys: pytest.CaptureFixture[str]) -> None:
     """rules/tests: every case passes and every rule is exercised."""
-    assert main(["policy", "test", str(DEFAULT_POLICY)]) == 0
+    assert main(["policy", "test", "--policy", str(DEFAULT_POLICY)]) == 0
     out = capsys.readouterr().out
     assert "coverage: 19/19 rules exercised\n" in out
     summary = re.search(r"^(\d+) passed, 0 failed$", out, re.MULTILINE)
@@ -97,7 +97,7 @@ cases:
     expect: {service_level: concierge, queue: vip, perks: [lounge], no_perks: [welcome]}
 """
     )
-    assert main(["policy", "test", str(tmp_path)]) == 1
+    assert main(["policy", "test", "--policy", str(tmp_path)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out == [
         "PASS cases.yaml: gold is premium",
@@ -114,16 +114,20 @@ cases:
 def test_test_without_cases_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A policy with no test cases does not pass silently."""
     (tmp_path / "policy.yaml").write_text(policy_text(GOOD_RULES))
-    assert main(["policy", "test", str(tmp_path)]) == 1
+    assert main(["policy", "test", "--policy", str(tmp_path)]) == 1
     assert "no test cases" in capsys.readouterr().err
 
 
-def test_eval_json_uses_the_design_field_names(capsys: pytest.CaptureFixture[str]) -> None:
-    """The decision as JSON: the Decision message's fields, nested the same way."""
+def test_eval_json_is_the_decision_message_in_proto_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The decision as JSON: the API's Decision in protobuf's JSON mapping, every field present
+    (defaults too), as `tierline decide --json` prints it."""
     status = main(
         [
             "policy",
             "eval",
+            "--policy",
             str(DEFAULT_POLICY),
             "--features",
             '{"tier": "gold", "tenure_days": 400}',
@@ -135,27 +139,30 @@ def test_eval_json_uses_the_design_field_names(capsys: pytest.CaptureFixture[str
     )
     assert status == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {
+    assert {
         "tier",
-        "service_level",
+        "serviceLevel",
         "perks",
         "routing",
-        "matched_rules",
-        "policy_version",
-        "baseline_applied",
-        "explain",
-    }
+        "matchedRules",
+        "policyVersion",
+        "baselineApplied",
+        "degraded",
+        "degradedReason",
+        "explanation",
+    } <= set(data)
     assert data["tier"] == "gold"
-    assert data["policy_version"] == "2026.11.1"
-    assert data["baseline_applied"] is True
-    assert data["service_level"] == {
+    assert data["policyVersion"] == "2026.11.1"
+    assert data["baselineApplied"] is True
+    assert data["degraded"] is False
+    assert data["serviceLevel"] == {
         "name": "premium",
         "rank": 2,
         "sla": {
-            "max_wait_seconds": 120,
-            "first_response_seconds": 900,
-            "callback_offered": True,
-            "human_agent_guaranteed": True,
+            "maxWaitSeconds": 120,
+            "firstResponseSeconds": 900,
+            "callbackOffered": True,
+            "humanAgentGuaranteed": True,
         },
     }
     assert data["routing"] == {"queue": "retention", "priority": 80, "skills": ["retention"]}
@@ -163,29 +170,41 @@ def test_eval_json_uses_the_design_field_names(capsys: pytest.CaptureFixture[str
         {
             "code": "retention-discount",
             "description": "Discount to stay",
-            "amount": None,
             "percent": 20.0,
-            "granted_by": "retention-offer",
+            "grantedBy": "retention-offer",
         },
         {
             "code": "free-shipping",
             "description": "Free standard shipping",
-            "amount": None,
-            "percent": None,
-            "granted_by": "free-shipping",
+            "grantedBy": "free-shipping",
         },
     ]
-    assert data["matched_rules"] == [
+    assert data["matchedRules"] == [
         "gold-priority-support",
         "retention-offer",
         "cancellation-desk",
         "free-shipping",
     ]
-    assert data["explain"][1] == {
-        "rule_id": "retention-offer",
+    assert data["explanation"]["rules"][1] == {
+        "ruleId": "retention-offer",
         "condition": "tier in [growth, gold, platinum] [tier='gold'] and "
         "intent == 'cancel' [intent='cancel']",
     }
+    assert data["explanation"]["features"]["tier"] == "gold"
+    assert data["explanation"]["context"]["intent"] == "cancel"
+
+
+def test_eval_json_keeps_empty_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    """A baseline-only decision still has rank 0, no perks and no matched rules as keys."""
+    status = main(
+        ["policy", "eval", "--policy", str(DEFAULT_POLICY), "--json", "--context",
+         '{"channel": "email"}', "--features", '{"tier": "basic", "tenure_days": 900}']
+    )  # fmt: skip
+    assert status == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["serviceLevel"]["rank"] == 0
+    assert data["matchedRules"] == []
+    assert data["perks"] == []
 
 
 def test_eval_prints_a_table_by_default(capsys: pytest.CaptureFixture[str]) -> None:
@@ -194,6 +213,7 @@ def test_eval_prints_a_table_by_default(capsys: pytest.CaptureFixture[str]) -> N
         [
             "policy",
             "eval",
+            "--policy",
             str(DEFAULT_POLICY),
             "--context",
             '{"channel": "chat", "intent": "outage"}',
@@ -218,7 +238,16 @@ def test_eval_rejects_bad_input_with_exit_2(
     features: str, context: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Bad features or context: exit 2 and a message, no decision."""
-    args = ["policy", "eval", str(DEFAULT_POLICY), "--features", features, "--context", context]
+    args = [
+        "policy",
+        "eval",
+        "--policy",
+        str(DEFAULT_POLICY),
+        "--features",
+        features,
+        "--context",
+        context,
+    ]
     assert main(args) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -9,9 +9,9 @@ import pytest
 from policy_support import context as context_of
 from policy_support import decide, decider_for
 from tierline_server.policy import conditions
-from tierline_server.policy.compiler import FieldCatalog
 from tierline_server.policy.conditions import All, AnyOf, Compare, Not
 from tierline_server.policy.decider import Decider
+from tierline_server.policy.fields import FieldCatalog
 
 
 @cache
@@ -255,6 +255,7 @@ def test_explain_names_the_branch_that_held_and_the_values_seen() -> None:
     decider = probe_decider("{any: [{tier: gold}, {visits: {gte: 3}}]}")
     context = context_of()
     decision = decider.decide({"tier": "basic", "visits": 4}, context, explain=True)
-    (trace,) = decision.traces
+    assert decision.explanation is not None
+    (trace,) = decision.explanation.rules
     assert trace.rule_id == "probe"
     assert trace.condition == "visits >= 3 [visits=4]"

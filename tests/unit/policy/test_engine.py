@@ -10,7 +10,7 @@ from tierline_server.policy.decider import Decider
 from tierline_server.policy.domain import Facts
 from tierline_server.policy.engine import RuleEngine
 from tierline_server.policy.inputs import typed_features
-from tierline_server.policy.model import FeatureSpec
+from tierline_server.policy.schema import FeatureSpec
 
 
 def test_first_decision_matching_no_rule_survives() -> None:

@@ -24,7 +24,7 @@ def test_policy_check_explains_an_engine_that_cannot_load(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Exit 2 with the supported Python versions named, no traceback."""
-    assert cli.main(["policy", "check", "rules"]) == 2
+    assert cli.main(["policy", "check", "--policy", "rules"]) == 2
     err = capsys.readouterr().err
     assert "cannot load on this Python" in err
     assert "3.10, 3.11 or 3.12" in err

@@ -21,13 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from policy_support import DEFAULT_POLICY, context, default_decider
 from tierline_server.policy import conditions
-from tierline_server.policy.compiler import (
-    FieldCatalog,
-    Policy,
-    compile_policy_text,
-)
+from tierline_server.policy.compiled import Policy
+from tierline_server.policy.compiler import compile_policy_text
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.domain import CHANNELS, Context, Decision
+from tierline_server.policy.fields import FieldCatalog
 from tierline_server.policy.source import read_policy_source
 
 DEFAULT_SETTINGS = settings(max_examples=150, deadline=None)
