@@ -7,12 +7,12 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import REPO
+
 DASHBOARD = REPO / "deploy" / "grafana" / "tierline.json"
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yaml"
 LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")

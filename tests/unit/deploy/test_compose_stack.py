@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support.deploy_files import REPO
+from support.paths import REPO
 from tierline_server.config import DEFAULT_METRICS_PORT
 
 DEPLOY = REPO / "deploy"

@@ -14,7 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from support.deploy_files import REPO
+from support.paths import REPO
 from tierline_server.config import DEFAULT_METRICS_PORT
 from tierline_server.policy.compiler import load_policy
 
