@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tierline_server.features.lookup import FeatureSource
 from tierline_server.features.redis_client import ErrorKind
@@ -102,10 +102,13 @@ class Metrics:
             "Stored feature values that did not decode to the policy's type (used the default).",
             registry=registry,
         )
-        self.policy_info = Info(
-            "tierline_policy", "The policy being served (name, version, checksum).",
+        self.policy_info = Gauge(
+            "tierline_policy_info",
+            "The policy each worker serves (1 per worker and policy; during a reload both).",
+            ["name", "version", "checksum"],
             registry=registry,
-        )  # fmt: skip
+            multiprocess_mode="liveall",
+        )
         self.rpcs = Counter(
             "tierline_rpcs_total",
             "RPCs answered, by method and gRPC status code: what callers saw, shed load "
@@ -124,6 +127,11 @@ class Metrics:
             "Event-loop CPU time per decision, as admission control measures it.",
             registry=registry,
             multiprocess_mode="livemax",
+        )
+        self.worker_restarts = Counter(
+            "tierline_worker_restarts_total",
+            "Worker processes restarted after exiting unexpectedly.",
+            registry=registry,
         )
         self.policy_reloads = Counter(
             "tierline_policy_reloads_total",
@@ -152,7 +160,7 @@ class Metrics:
         levels: Iterable[str], tiers: Iterable[str],
     ) -> None:  # fmt: skip
         """Publish the served policy and pre-initialise its rule, level and tier labels."""
-        self.policy_info.info({"name": name, "version": version, "checksum": checksum})
+        self.policy_info.labels(name, version, checksum).set(1)
         for rule in rules:
             self.rule_matches.labels(rule)
         for level in levels:

@@ -36,6 +36,7 @@ def outcome_message(outcome: Outcome) -> pb.Decision:
             features_age_seconds=outcome.features_age_seconds or 0.0,
         )
     )
+    message.occurred_at.FromNanoseconds(outcome.occurred_at_ns)
     return message
 
 

@@ -89,10 +89,12 @@ def test_an_outcome_adds_id_customer_and_metrics(decider: Decider) -> None:
         lookup_micros=3,
         eval_micros=40,
         total_micros=50,
+        occurred_at_ns=1_700_000_000_123_456_789,
     )
 
     message = mapping.outcome_message(outcome)
 
+    assert message.occurred_at.ToNanoseconds() == 1_700_000_000_123_456_789
     assert (message.decision_id, message.customer_id) == ("01J000", "gold-1")
     assert message.metrics == pb.DecisionMetrics(
         total_micros=50,
