@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Tierline needs Python 3.10, 3.11 or 3.12 (durable-rules does not import on 3.13). Install one, or pass PYTHON=/path/to/python3.12." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[server,dev]'
+	$(BIN)/pip install --quiet -e '.[server,report,dev]'
 	@touch $@
 
-setup: $(STAMP) ## Create .venv and install Tierline with its server and dev extras
+setup: $(STAMP) ## Create .venv and install Tierline with its server, report and dev extras
 
 test: $(STAMP) proto-check lint-deploy ## Check the stubs and deploy/, run the policy cases and the test suite (needs redis-server, prometheus)
 	$(BIN)/tierline policy test --policy rules/
