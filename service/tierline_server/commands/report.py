@@ -128,10 +128,14 @@ def fairness_command(args: argparse.Namespace) -> int:
             print_summary(report.treatment, report.figures)
     errors.print(_timing_text(timing, len(mix.contexts)))
     errors.print(f"wrote {escape(str(args.out))}")
-    return 1 if any(_broken(report.figures, report.treatment.policy) for report in reports) else 0
+    return (
+        1
+        if any(guarantees_broken(report.figures, report.treatment.policy) for report in reports)
+        else 0
+    )
 
 
-def _broken(figures: Figures, policy: Policy) -> bool:
+def guarantees_broken(figures: Figures, policy: Policy) -> bool:
     """Whether a guarantee of the policy does not hold on this population."""
     return figures.floor.violations > 0 or (policy.channel_parity and figures.parity.violations > 0)
 
@@ -153,7 +157,7 @@ def _as_json(treatment: Treatment, figures: Figures) -> dict[str, Any]:
             "decisions": treatment.decisions,
         },
         "figures": dataclasses.asdict(figures),
-        "guarantees_hold": not _broken(figures, policy),
+        "guarantees_hold": not guarantees_broken(figures, policy),
     }
 
 

@@ -348,7 +348,8 @@ def perks_by_cohort(treatment: Treatment) -> Breakdown:
         mine = table.row(name)
         if not mine:
             continue
-        code = max(table.columns, key=lambda code: (abs(mine[code] - everyone[code]), code))
+        # Ties go to the perk granted most often overall (the columns' order).
+        code = max(table.columns, key=lambda code: abs(mine[code] - everyone[code]))
         if math.isclose(mine[code], everyone[code]):
             parts.append(f"{name}: the same perks as all customers")
         else:
