@@ -225,16 +225,15 @@ def _means(
 
 def levels_by_tier(treatment: Treatment) -> Breakdown:
     """Service levels by tier: the share of each tier's decisions at each level, lowest first.
-    The reading names the most frequent level of the lowest and the highest tier."""
+    The reading names each tier's most frequent level (the lower one on a tie)."""
     rows, columns, values, totals = _means(
         treatment, by_tier(treatment), _level, treatment.policy.service_levels
     )
     parts = []
-    for index in dict.fromkeys((0, len(rows) - 1)) if rows else ():
-        shares = values[index]
+    for (tier,), shares in zip(rows, values, strict=True):
         level = max(range(len(columns)), key=lambda column: shares[column])
-        parts.append(f"{rows[index][0]}: {percent(shares[level])} of decisions at {columns[level]}")
-    reading = "; ".join(parts) + "." if parts else "No decisions."
+        parts.append(f"{tier} {columns[level]} ({percent(shares[level])})")
+    reading = "Most frequent level: " + ", ".join(parts) + "." if parts else "No decisions."
     return Breakdown(rows, columns, values, totals, DECISIONS, reading)
 
 

@@ -112,7 +112,7 @@ def load_mix(path: Path = DEFAULT_MIX) -> Mix:
     except ValidationError as error:
         raise MixError("\n".join(_problems(path, error))) from None
     return Mix(
-        source=str(path),
+        source="the built-in mix" if path == DEFAULT_MIX else str(path),
         currency=spec.currency,
         channels=tuple(spec.channels),
         contexts=tuple(contexts),

@@ -11,9 +11,10 @@ import plotly.graph_objects as go
 import plotly.io
 import plotly.offline
 
+from tierline_server.policy import conditions
 from tierline_server.report import charts
-from tierline_server.report.figures import Figures
-from tierline_server.report.mix import interaction_text
+from tierline_server.report.figures import TOP_SHARE, Figures, percent
+from tierline_server.report.mix import cohort_conditions, interaction_text
 from tierline_server.report.treatment import Treatment
 
 
@@ -181,6 +182,7 @@ def render(reports: Sequence[Report], *, population: str) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["percent"] = percent
     drawn = {
         (index, chart.key): plotly.io.to_html(
             chart.draw(report),
@@ -195,8 +197,12 @@ def render(reports: Sequence[Report], *, population: str) -> str:
         for section in SECTIONS
         for chart in section.charts
     }
-    mix = reports[0].treatment.mix
+    mix, policy = reports[0].treatment.mix, reports[0].treatment.policy
     interactions = list(dict.fromkeys(interaction_text(context) for context in mix.contexts))
+    cohorts = {
+        name: conditions.render(condition)
+        for name, condition in cohort_conditions(mix, policy).items()
+    }
     return environment.get_template("fairness.html.j2").render(
         reports=reports,
         sections=SECTIONS,
@@ -204,5 +210,7 @@ def render(reports: Sequence[Report], *, population: str) -> str:
         population=population,
         mix=mix,
         interactions=interactions,
+        cohorts=cohorts,
+        top_share=TOP_SHARE,
         plotly_js=plotly.offline.get_plotlyjs(),
     )

@@ -25,7 +25,7 @@ def rows(table: Breakdown) -> dict[tuple[str, ...], dict[str, float]]:
 
 def test_service_levels_by_tier() -> None:
     """basic: 4 of 4 decisions standard; silver: support priority, purchase standard; gold: all
-    premium. The reading names the lowest and the highest tier's most frequent level."""
+    premium. The reading names each tier's most frequent level, the lower one on a tie."""
     table = figures.levels_by_tier(small_population())
     assert table.columns == ("standard", "priority", "premium", "concierge")
     assert rows(table) == {
@@ -35,7 +35,7 @@ def test_service_levels_by_tier() -> None:
     }
     assert table.totals == (12, 4, 4)  # customers x 4 contexts
     assert table.reading == (
-        "basic: 100 % of decisions at standard; gold: 100 % of decisions at premium."
+        "Most frequent level: basic standard (100 %), silver standard (50 %), gold premium (100 %)."
     )
 
 

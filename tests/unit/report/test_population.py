@@ -46,7 +46,7 @@ def write_population(path: Path, count: int, extra: list[dict[str, str]]) -> Pat
 def test_grouped_decisions_are_each_customers_own(tmp_path: Path, default_policy: Policy) -> None:
     """Deciding every customer in every context directly gives, customer for customer, the
     decisions the groups carry (counted as tier + decisions per customer)."""
-    path = write_population(tmp_path / "people.csv", 300, EDGES)
+    path = write_population(tmp_path / "people.csv", 150, EDGES)
     mix = load_mix()
     (treatment,), timing = treat(path, [default_policy], mix)
     grouped: Counter[tuple[str, tuple[Decision, ...]]] = Counter()
@@ -63,7 +63,7 @@ def test_grouped_decisions_are_each_customers_own(tmp_path: Path, default_policy
             decisions = tuple(decider.decide(row.values, context) for context in mix.contexts)
             direct[(row.tier, decisions)] += 1
     assert grouped == direct
-    assert treatment.customers == timing.rows == 300 + len(EDGES)
+    assert treatment.customers == timing.rows == 150 + len(EDGES)
     assert timing.engine_calls == len(treatment.groups) * len(mix.contexts)
     assert len(treatment.groups) < 60  # a few dozen inputs stand for all the customers
 
