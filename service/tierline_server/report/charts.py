@@ -48,21 +48,32 @@ def ordered_colors(count: int) -> list[str]:
     return colors
 
 
+def _bars(
+    table: Breakdown,
+    palette: Sequence[str],
+    *,
+    scale: float = 1.0,
+    value: str = ".1%",
+    suffix: str = "",
+    name: str = "{}",
+) -> list[go.Bar]:
+    """A bar trace per column (named ``name`` with the column), values times ``scale``, the
+    exact value on hover (d3 format ``value``, then ``suffix``)."""
+    return [
+        go.Bar(
+            name=name.format(column),
+            x=_x(table.rows),
+            y=[values[index] * scale for values in table.values],
+            marker_color=palette[index % len(palette)],
+            hovertemplate=f"{name.format(column)}: %{{y:{value}}}{suffix}<extra>%{{x}}</extra>",
+        )
+        for index, column in enumerate(table.columns)
+    ]
+
+
 def stacked_shares(table: Breakdown, colors: Sequence[str] | None = None) -> go.Figure:
     """One stacked bar per row, a segment per column: each row adds up to 100 %."""
-    palette = list(colors or CATEGORIES)
-    figure = go.Figure(
-        [
-            go.Bar(
-                name=column,
-                x=_x(table.rows),
-                y=[values[index] for values in table.values],
-                marker_color=palette[index % len(palette)],
-                hovertemplate=f"{column}: %{{y:.1%}}<extra>%{{x}}</extra>",
-            )
-            for index, column in enumerate(table.columns)
-        ]
-    )
+    figure = go.Figure(_bars(table, colors or CATEGORIES))
     return _layout(figure, barmode="stack", yaxis={**PERCENT_AXIS, "title": table.unit})
 
 
@@ -87,20 +98,8 @@ def shares_heatmap(table: Breakdown) -> go.Figure:
 
 def stacked_amounts(table: Breakdown, currency: str) -> go.Figure:
     """One stacked bar per row of amounts in minor units, drawn in major units."""
-    palette = CATEGORIES
-    figure = go.Figure(
-        [
-            go.Bar(
-                name=column,
-                x=_x(table.rows),
-                y=[values[index] / MINOR_UNITS for values in table.values],
-                marker_color=palette[index % len(palette)],
-                hovertemplate=f"{column}: %{{y:.2f}} {currency}<extra>%{{x}}</extra>",
-            )
-            for index, column in enumerate(table.columns)
-        ]
-    )
-    return _layout(figure, barmode="stack", yaxis={"title": f"{currency} per interaction"})
+    bars = _bars(table, CATEGORIES, scale=1 / MINOR_UNITS, value=".2f", suffix=f" {currency}")
+    return _layout(go.Figure(bars), barmode="stack", yaxis={"title": f"{currency} per interaction"})
 
 
 def parity_bars(parity: Parity) -> go.Figure:
@@ -154,17 +153,5 @@ def concentration_curve(concentration: Concentration) -> go.Figure:
 
 def tier_shares(table: Breakdown) -> go.Figure:
     """Per tier, its share of customers, of value and of premium decisions, side by side."""
-    colors = ("#90a4ae", "#1565c0", "#ef6c00")
-    figure = go.Figure(
-        [
-            go.Bar(
-                name=f"share of {column}",
-                x=_x(table.rows),
-                y=[values[index] for values in table.values],
-                marker_color=colors[index % len(colors)],
-                hovertemplate=f"%{{y:.1%}} of {column}<extra>%{{x}}</extra>",
-            )
-            for index, column in enumerate(table.columns)
-        ]
-    )
-    return _layout(figure, barmode="group", yaxis={**PERCENT_AXIS, "title": table.unit})
+    bars = _bars(table, ("#90a4ae", "#1565c0", "#ef6c00"), name="share of {}")
+    return _layout(go.Figure(bars), barmode="group", yaxis={**PERCENT_AXIS, "title": table.unit})

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from support.customers import write_population
 from support.paths import DEFAULT_POLICY_DIR
 from tierline_server.cli import main
-from tierline_server.features import demo
 from tierline_server.report import page as report_page
 
 pytestmark = pytest.mark.integration
@@ -51,10 +51,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("population") / "customers.csv"
-    with path.open("w", newline="") as out:
-        demo.write_demo(out, 2000, seed=7)
-    return path
+    return write_population(tmp_path_factory.mktemp("population") / "customers.csv", 2000, 7)
 
 
 @dataclass

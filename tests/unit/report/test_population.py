@@ -3,13 +3,13 @@ decision."""
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.customers import write_population
 from support.paths import DEFAULT_POLICY_DIR
-from tierline_server.features import demo, loader
+from tierline_server.features import loader
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.decider import Decider
@@ -35,18 +35,10 @@ def default_policy() -> Policy:
     return load_policy(DEFAULT_POLICY_DIR)
 
 
-def write_population(path: Path, count: int, extra: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="") as out:
-        demo.write_demo(out, count, seed=11)
-        writer = csv.DictWriter(out, demo.COLUMNS)
-        writer.writerows(extra)
-    return path
-
-
 def test_grouped_decisions_are_each_customers_own(tmp_path: Path, default_policy: Policy) -> None:
     """Deciding every customer in every context directly gives, customer for customer, the
     decisions the groups carry (counted as tier + decisions per customer)."""
-    path = write_population(tmp_path / "people.csv", 150, EDGES)
+    path = write_population(tmp_path / "people.csv", 150, 11, EDGES)
     mix = load_mix()
     (treatment,), timing = treat(path, [default_policy], mix)
     grouped: Counter[tuple[str, tuple[Decision, ...]]] = Counter()
@@ -71,7 +63,7 @@ def test_grouped_decisions_are_each_customers_own(tmp_path: Path, default_policy
 def test_cohorts_values_and_examples_are_kept_per_group(
     tmp_path: Path, default_policy: Policy
 ) -> None:
-    path = write_population(tmp_path / "edges.csv", 0, EDGES)
+    path = write_population(tmp_path / "edges.csv", 0, 11, EDGES)
     (treatment,), _ = treat(path, [default_policy], load_mix())
     by_example = {example: group for group in treatment.groups for example in group.examples}
     assert by_example["edge-new"].cohorts == {"new customers"}
@@ -92,7 +84,7 @@ def test_each_policy_segments_and_rejects_on_its_own(
         {"customer_id": "c2", "ltv": "lots", "tenure_days": "400"},
         {"customer_id": "bad id!", "ltv": "10"},
     ]
-    path = write_population(tmp_path / "mixed.csv", 0, rows)
+    path = write_population(tmp_path / "mixed.csv", 0, 11, rows)
     (first, second), timing = treat(path, [default_policy, default_policy], load_mix())
     assert timing.rows == 3
     for treatment in (first, second):
@@ -119,7 +111,7 @@ def test_progress_is_reported_while_reading(
     from tierline_server.report import population
 
     monkeypatch.setattr(population, "PROGRESS_EVERY", 1000)
-    path = write_population(tmp_path / "people.csv", 2500, [])
+    path = write_population(tmp_path / "people.csv", 2500, 11)
     seen: list[tuple[int, float]] = []
     treat(path, [default_policy], load_mix(), progress=lambda rows, part: seen.append((rows, part)))
     assert [rows for rows, _ in seen] == [1000, 2000]

@@ -10,19 +10,16 @@ from typing import Any
 
 import pytest
 from report_support import small_population
+from support.customers import write_population
 from support.paths import DEFAULT_POLICY_DIR
 from tierline_server.cli import main
 from tierline_server.commands import report as report_commands
-from tierline_server.features import demo
 from tierline_server.report import figures, page
 
 
 @pytest.fixture(scope="module")
 def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("population") / "customers.csv"
-    with path.open("w", newline="") as out:
-        demo.write_demo(out, 600, seed=3)
-    return path
+    return write_population(tmp_path_factory.mktemp("population") / "customers.csv", 600, 3)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
