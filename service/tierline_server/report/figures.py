@@ -525,9 +525,8 @@ def concentration(treatment: Treatment) -> Concentration:
         x.append(_share(mark, customers))
         value_curve.append(_share(value_sum, value_total))
         premium_curve.append(_share(premium_sum, premium_total))
-    head = ranked[: round(customers * TOP_SHARE)]
-    top_value = _share(sum(value for value, _ in head), value_total)
-    top_premium = _share(sum(count for _, count in head), premium_total)
+    top_value = _share(_head([value for value, _ in ranked]), value_total)
+    top_premium = _share(_head([count for _, count in ranked]), premium_total)
     tiers = tuple(tier for tier in by_tier(treatment).order if tier in per_tier)
     feature = treatment.mix.value_feature
     by_tier_table = Breakdown(
@@ -611,6 +610,14 @@ def _premium_reading(
         )
         + "."
     )
+
+
+def _head(amounts: Sequence[float]) -> float:
+    """What the first TOP_SHARE of ``amounts`` add up to, counting the customer on the boundary
+    in part (the top 20 % of 12 customers are 2.4 customers)."""
+    whole, part = divmod(len(amounts) * TOP_SHARE, 1)
+    head = sum(amounts[: int(whole)])
+    return head + part * amounts[int(whole)] if part else head
 
 
 def _premium_levels(treatment: Treatment) -> frozenset[str]:
