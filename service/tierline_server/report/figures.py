@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tierline_server.policy.domain import Decision, Sla
 from tierline_server.report.mix import EVERYONE, interaction_text, money
@@ -188,12 +188,10 @@ def _means(
     columns: Sequence[str] | None = None,
     *,
     by_channel: bool = False,
-) -> tuple[
-    tuple[tuple[str, ...], ...], tuple[str, ...], tuple[tuple[float, ...], ...], tuple[int, ...]
-]:
-    """Rows, columns, the mean of ``measure`` over each row's decisions, and each row's decision
-    count. Rows follow the grouping (each split by the mix's channels when ``by_channel``), those
-    without decisions left out; columns are as given or by total, largest first."""
+) -> Breakdown:
+    """The mean of ``measure`` over each row's decisions, without a reading. Rows follow the
+    grouping (each split by the mix's channels when ``by_channel``), those without decisions left
+    out; columns are as given or by total, largest first; totals count each row's decisions."""
     sums: dict[tuple[str, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     decisions: Counter[tuple[str, ...]] = Counter()
     overall: dict[str, float] = defaultdict(float)
@@ -217,7 +215,8 @@ def _means(
     values = tuple(
         tuple(_share(sums[row][column], decisions[row]) for column in columns) for row in rows
     )
-    return rows, tuple(columns), values, tuple(decisions[row] for row in rows)
+    totals = tuple(decisions[row] for row in rows)
+    return Breakdown(rows, tuple(columns), values, totals, DECISIONS, "")
 
 
 # --- Service levels, perks, routing -------------------------------------------------------------
@@ -226,25 +225,21 @@ def _means(
 def levels_by_tier(treatment: Treatment) -> Breakdown:
     """Service levels by tier: the share of each tier's decisions at each level, lowest first.
     The reading names each tier's most frequent level (the lower one on a tie)."""
-    rows, columns, values, totals = _means(
-        treatment, by_tier(treatment), _level, treatment.policy.service_levels
-    )
+    table = _means(treatment, by_tier(treatment), _level, treatment.policy.service_levels)
     parts = []
-    for (tier,), shares in zip(rows, values, strict=True):
-        level = max(range(len(columns)), key=lambda column: shares[column])
-        parts.append(f"{tier} {columns[level]} ({percent(shares[level])})")
+    for (tier,), shares in zip(table.rows, table.values, strict=True):
+        level = max(range(len(table.columns)), key=lambda column: shares[column])
+        parts.append(f"{tier} {table.columns[level]} ({percent(shares[level])})")
     reading = "Most frequent level: " + ", ".join(parts) + "." if parts else "No decisions."
-    return Breakdown(rows, columns, values, totals, DECISIONS, reading)
+    return replace(table, reading=reading)
 
 
 def levels_by_channel(treatment: Treatment) -> Breakdown:
     """Service levels by tier and channel."""
     levels = treatment.policy.service_levels
-    rows, columns, values, totals = _means(
-        treatment, by_tier(treatment), _level, levels, by_channel=True
-    )
+    table = _means(treatment, by_tier(treatment), _level, levels, by_channel=True)
     seen: dict[str, set[tuple[float, ...]]] = defaultdict(set)
-    for (tier, _), shares in zip(rows, values, strict=True):
+    for (tier, _), shares in zip(table.rows, table.values, strict=True):
         seen[tier].add(shares)
     differing = [tier for tier, kinds in seen.items() if len(kinds) > 1]
     if differing:
@@ -252,59 +247,55 @@ def levels_by_channel(treatment: Treatment) -> Breakdown:
     else:
         reading = f"Every tier gets the same service levels on all {len(treatment.mix.channels)} "
         reading += "channels."
-    return Breakdown(rows, columns, values, totals, DECISIONS, reading)
+    return replace(table, reading=reading)
 
 
 def queues_by_tier(treatment: Treatment) -> Breakdown:
     """Routing: the share of each tier's decisions in each queue, busiest queue first."""
-    rows, columns, values, totals = _means(
-        treatment, by_tier(treatment), lambda d: ((d.routing.queue, 1.0),)
-    )
-    if not rows:
-        return Breakdown(rows, columns, values, totals, DECISIONS, "No decisions.")
-    busiest = sum(row[0] * total for row, total in zip(values, totals, strict=True))
+    table = _means(treatment, by_tier(treatment), lambda d: ((d.routing.queue, 1.0),))
+    if not table.rows:
+        return replace(table, reading="No decisions.")
+    columns, totals = table.columns, table.totals
+    busiest = sum(row[0] * total for row, total in zip(table.values, totals, strict=True))
     reading = f"{columns[0]} takes {percent(busiest / sum(totals))} of all decisions"
-    top, shares = rows[-1][0], values[-1]
+    top, shares = table.rows[-1][0], table.values[-1]
     queue = max(range(len(columns)), key=lambda index: shares[index])
     reading += f"; {top} goes to {columns[queue]} in {percent(shares[queue])} of its decisions."
-    return Breakdown(rows, columns, values, totals, DECISIONS, reading)
+    return replace(table, reading=reading)
 
 
 def perks_by_tier(treatment: Treatment) -> Breakdown:
     """Perks by tier: the share of each tier's decisions granting each perk, most frequent first."""
-    rows, columns, values, totals = _means(treatment, by_tier(treatment), _perks)
-    if not columns:
-        return Breakdown(rows, columns, values, totals, DECISIONS, "No perk is granted.")
-    overall = [
-        sum(row[i] * t for row, t in zip(values, totals, strict=True)) for i in range(len(columns))
-    ]
-    reading = (
-        f"{columns[0]} is the most frequent perk ({percent(overall[0] / sum(totals))} of decisions)"
-    )
+    table = _means(treatment, by_tier(treatment), _perks)
+    if not table.columns:
+        return replace(table, reading="No perk is granted.")
+    pairs = list(zip(table.values, table.totals, strict=True))
+    first = sum(shares[0] * total for shares, total in pairs) / sum(table.totals)
+    reading = f"{table.columns[0]} is the most frequent perk ({percent(first)} of decisions)"
     kinds = {
-        row[0]: sum(share > 0 for share in shares) for row, shares in zip(rows, values, strict=True)
+        row[0]: sum(share > 0 for share in shares)
+        for row, shares in zip(table.rows, table.values, strict=True)
     }
     most = max(kinds, key=lambda tier: kinds[tier])
     least = min(kinds, key=lambda tier: kinds[tier])
     if kinds[most] != kinds[least]:
         reading += f"; {most} gets {kinds[most]} kinds of perk, {least} {kinds[least]}"
-    return Breakdown(rows, columns, values, totals, DECISIONS, reading + ".")
+    return replace(table, reading=reading + ".")
 
 
 def perk_value_by_tier(treatment: Treatment) -> Breakdown:
     """The fixed value of perks (amounts, not percentages) per decision, by tier and perk, in
     minor units of the mix's currency."""
-    rows, columns, values, totals = _means(
+    table = _means(
         treatment,
         by_tier(treatment),
         lambda d: ((perk.code, float(perk.amount)) for perk in d.perks if perk.amount),
     )
     currency = treatment.mix.currency
-    unit = f"minor units of {currency} per decision"
-    if not columns:
-        reading = "No perk of the policy has a fixed value."
-        return Breakdown(rows, columns, values, totals, unit, reading)
-    worth = {row[0]: sum(amounts) for row, amounts in zip(rows, values, strict=True)}
+    table = replace(table, unit=f"minor units of {currency} per decision")
+    if not table.columns:
+        return replace(table, reading="No perk of the policy has a fixed value.")
+    worth = {row[0]: sum(amounts) for row, amounts in zip(table.rows, table.values, strict=True)}
     low = min(worth, key=lambda tier: worth[tier])
     high = max(worth, key=lambda tier: worth[tier])
     reading = f"Fixed-value perks are worth {money(worth[low], currency)} per interaction to "
@@ -312,13 +303,13 @@ def perk_value_by_tier(treatment: Treatment) -> Breakdown:
         reading += "every tier."
     else:
         reading += f"{low} and {money(worth[high], currency)} to {high}."
-    return Breakdown(rows, columns, values, totals, unit, reading)
+    return replace(table, reading=reading)
 
 
 def levels_by_cohort(treatment: Treatment) -> Breakdown:
     """Service levels of each cohort and of all customers (share of decisions)."""
     levels = treatment.policy.service_levels
-    table = Breakdown(*_means(treatment, by_cohort(treatment), _level, levels), DECISIONS, "")
+    table = _means(treatment, by_cohort(treatment), _level, levels)
     above = levels[treatment.baseline.service_level.rank + 1 :]
 
     def share_above(*row: str) -> str:
@@ -334,13 +325,13 @@ def levels_by_cohort(treatment: Treatment) -> Breakdown:
         if parts
         else "No customer is in a cohort of the mix."
     )
-    return Breakdown(table.rows, table.columns, table.values, table.totals, DECISIONS, reading)
+    return replace(table, reading=reading)
 
 
 def perks_by_cohort(treatment: Treatment) -> Breakdown:
     """Perks of each cohort and of all customers (share of decisions); the reading names, for
     each cohort, the perk it gets most differently from all customers."""
-    table = Breakdown(*_means(treatment, by_cohort(treatment), _perks), DECISIONS, "")
+    table = _means(treatment, by_cohort(treatment), _perks)
     everyone = table.row(EVERYONE)
     parts = []
     for name in treatment.mix.cohorts:
@@ -357,7 +348,7 @@ def perks_by_cohort(treatment: Treatment) -> Breakdown:
                 f"{percent(everyone[code])} for all customers"
             )
     reading = "; ".join(parts) + "." if parts else "No customer is in a cohort of the mix."
-    return Breakdown(table.rows, table.columns, table.values, table.totals, DECISIONS, reading)
+    return replace(table, reading=reading)
 
 
 # --- The guarantees -----------------------------------------------------------------------------
@@ -462,15 +453,11 @@ def floor(treatment: Treatment) -> Floor:
     against it."""
     baseline = treatment.baseline
     only = entitlement(baseline)
-    table = Breakdown(
-        *_means(
-            treatment,
-            by_tier(treatment),
-            lambda d: ((BASELINE_ONLY if entitlement(d) == only else MORE, 1.0),),
-            (BASELINE_ONLY, MORE),
-        ),
-        DECISIONS,
-        "",
+    table = _means(
+        treatment,
+        by_tier(treatment),
+        lambda d: ((BASELINE_ONLY if entitlement(d) == only else MORE, 1.0),),
+        (BASELINE_ONLY, MORE),
     )
     below = dict.fromkeys(BELOW_BASELINE, 0)
     for group in treatment.groups:
@@ -488,8 +475,9 @@ def floor(treatment: Treatment) -> Floor:
     else:
         aspects = ", ".join(f"{aspect} ({count:,})" for aspect, count in below.items() if count)
         reading += f"decisions fall below it in {aspects}."
-    table = Breakdown(table.rows, table.columns, table.values, table.totals, DECISIONS, reading)
-    return Floor(baseline.service_level.name, table, decisions, below, reading)
+    return Floor(
+        baseline.service_level.name, replace(table, reading=reading), decisions, below, reading
+    )
 
 
 # --- Value --------------------------------------------------------------------------------------
