@@ -128,11 +128,8 @@ def fairness_command(args: argparse.Namespace) -> int:
             print_summary(report.treatment, report.figures)
     errors.print(_timing_text(timing, len(mix.contexts)))
     errors.print(f"wrote {escape(str(args.out))}")
-    return (
-        1
-        if any(guarantees_broken(report.figures, report.treatment.policy) for report in reports)
-        else 0
-    )
+    broken = any(guarantees_broken(r.figures, r.treatment.policy) for r in reports)
+    return 1 if broken else 0
 
 
 def guarantees_broken(figures: Figures, policy: Policy) -> bool:
@@ -215,7 +212,7 @@ def print_summary(treatment: Treatment, figures: Figures) -> None:
 
 def _timing_text(timing: Timing, contexts: int) -> str:
     return (
-        f"read {timing.rows:,} rows in {timing.read_seconds:.1f} s; decided {timing.groups:,} "
-        f"distinct customers x {contexts} interactions ({timing.engine_calls:,} engine calls) "
-        f"in {timing.decide_seconds:.1f} s"
+        f"read {timing.rows:,} rows in {timing.read_seconds:.1f} s; decided one customer of each "
+        f"of {timing.groups:,} groups the rules cannot tell apart, in {contexts} interactions: "
+        f"{timing.engine_calls:,} engine calls in {timing.decide_seconds:.1f} s"
     )
