@@ -13,6 +13,7 @@ from tierline_server.commands import decide as decide_commands
 from tierline_server.commands import features as features_commands
 from tierline_server.commands import health as health_commands
 from tierline_server.commands import policy as policy_commands
+from tierline_server.commands import report as report_commands
 from tierline_server.commands import serve as serve_commands
 from tierline_server.commands.output import errors
 from tierline_server.policy.errors import EngineUnavailable
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_commands.register(groups)
     decide_commands.register(groups)
     health_commands.register(groups)
+    report_commands.register(groups)
     return parser
 
 

@@ -218,12 +218,18 @@ def normalise(condition: Condition, negate: bool = False) -> Condition:
     return Compare(condition.field, _NEGATED[condition.op], condition.value)
 
 
+def leaves(condition: Condition) -> Iterator[Compare]:
+    """Every comparison in the condition, depth first."""
+    if isinstance(condition, Compare):
+        yield condition
+        return
+    for item in (condition.item,) if isinstance(condition, Not) else condition.items:
+        yield from leaves(item)
+
+
 def fields_read(condition: Condition) -> set[str]:
     """The names of every field the condition reads."""
-    if isinstance(condition, Compare):
-        return {condition.field}
-    items = (condition.item,) if isinstance(condition, Not) else condition.items
-    return set().union(*(fields_read(item) for item in items))
+    return {leaf.field for leaf in leaves(condition)}
 
 
 @lru_cache(maxsize=1024)
