@@ -21,8 +21,8 @@ from typing import Any
 
 from tierline_server.features import loader
 from tierline_server.policy import conditions
+from tierline_server.policy.comparisons import Comparisons
 from tierline_server.policy.compiled import Policy
-from tierline_server.policy.conditions import Compare
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.domain import UNKNOWN_TIER, Facts
 from tierline_server.policy.fields import TIER_FEATURE, is_context_field
@@ -109,15 +109,8 @@ class _Grouping:
         self._cohorts = cohort_conditions(mix, policy)
         self._checker = loader.RowChecker(policy, keep_tier=keep_tier)
         self._defaults = {name: spec.default for name, spec in policy.features.items()}
-        # What the rules read of a customer: the distinct comparisons on features.
-        self._leaves: tuple[Compare, ...] = tuple(
-            dict.fromkeys(
-                leaf
-                for rule in policy.rules
-                for leaf in conditions.leaves(rule.condition)
-                if not is_context_field(leaf.field)
-            )
-        )
+        # What the rules read of a customer: the comparisons on features.
+        self._comparisons = Comparisons(policy.rules, reads=lambda name: not is_context_field(name))
         self._groups: dict[tuple[Any, ...], _Members] = {}
         self.rejected = 0
         self.rejects: list[str] = []
@@ -137,11 +130,7 @@ class _Grouping:
         cohorts = frozenset(
             name for name, condition in self._cohorts.items() if conditions.holds(condition, facts)
         )
-        signature = (
-            tier,
-            cohorts,
-            tuple(conditions.leaf_holds(leaf, facts) for leaf in self._leaves),
-        )
+        signature = (tier, cohorts, self._comparisons.outcomes(facts))
         members = self._groups.get(signature)
         if members is None:
             members = self._groups[signature] = _Members(row.values, tier, cohorts)
