@@ -10,6 +10,7 @@ from typing import NoReturn
 from rich.markup import escape
 
 from tierline_server.commands import decide as decide_commands
+from tierline_server.commands import decisions as decisions_commands
 from tierline_server.commands import features as features_commands
 from tierline_server.commands import policy as policy_commands
 from tierline_server.commands import serve as serve_commands
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     features_commands.register(groups)
     serve_commands.register(groups)
     decide_commands.register(groups)
+    decisions_commands.register(groups)
     return parser
 
 

@@ -1,8 +1,9 @@
 """Wire the service together and run it until SIGTERM / SIGINT.
 
-Start: policy -> feature store -> servicers behind one interceptor -> health -> reflection ->
-port -> metrics endpoint -> SERVING. Stop: NOT_SERVING -> drain in-flight RPCs within the
-grace period -> close Redis and the metrics endpoint.
+Start: policy -> feature store -> decision log -> servicers behind one interceptor -> health ->
+reflection -> port -> metrics endpoint -> SERVING. Stop: NOT_SERVING -> drain in-flight RPCs
+within the grace period -> write the decision log's queue -> close Redis and the metrics
+endpoint.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tierline_server.api.admin import PolicyAdminServicer
 from tierline_server.api.entitlement import EntitlementServicer
 from tierline_server.api.interceptors import ErrorInterceptor
 from tierline_server.config import ServerConfig
+from tierline_server.decisionlog.writer import DecisionLogWriter
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
@@ -56,6 +58,7 @@ class TierlineServer:
         self.served = ServedPolicy(Path(config.policy_path), metrics)
         self.store = FeatureStore(self.served.policy, config.redis, config.near_cache, metrics)
         self.served.on_change(self.store.set_policy)
+        self.decision_log = DecisionLogWriter.for_config(config, metrics)  # None when off
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
@@ -80,7 +83,9 @@ class TierlineServer:
         """Listen, then report SERVING once everything is ready."""
         await self._set_health(NOT_SERVING)
         await self.store.start()
-        decisions = DecisionService(self.served, self.store, self.metrics)
+        if self.decision_log is not None:
+            self.decision_log.start()
+        decisions = DecisionService(self.served, self.store, self.metrics, self.decision_log)
         entitlement_pb2_grpc.add_EntitlementServiceServicer_to_server(
             EntitlementServicer(decisions, self.served, self.metrics), self.server
         )
@@ -109,6 +114,8 @@ class TierlineServer:
         await self.server.stop(self.config.grace_seconds)  # first: refuse new calls at once
         if self._probe is not None:
             await self._probe
+        if self.decision_log is not None:
+            await self.decision_log.close()  # after the drain: every decision made is queued
         await self.store.close()
         if self._metrics_http is not None:
             self._metrics_http.shutdown()

@@ -18,11 +18,16 @@ from typing import Any
 
 from redis.exceptions import RedisClusterException, RedisError
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tierline_server.commands.options import add_policy_option, add_settings, settings_from
-from tierline_server.commands.output import console, errors, load_policy_or_report
+from tierline_server.commands.output import (
+    console,
+    errors,
+    load_policy_or_report,
+    progress,
+    redis_failed,
+)
 from tierline_server.config import REDIS_CONNECTION, RedisSettings, masked_url
 from tierline_server.features import demo, keys, loader
 from tierline_server.features.codec import FeatureCodec
@@ -31,8 +36,6 @@ from tierline_server.features.redis_client import writer_client
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.inputs import typed_features
 
-PLAIN_PROGRESS_SECONDS = 5.0
-"""Without a terminal, a progress line this often."""
 DEFAULT_DEMO_COUNT = 10_000
 DEFAULT_DEMO_SEED = 1
 
@@ -122,7 +125,7 @@ def load_command(args: argparse.Namespace) -> int:
                 progress=progress,
             )
     except (RedisError, RedisClusterException) as error:  # connecting to a cluster
-        return _redis_failed(settings, error)
+        return redis_failed(settings.url, error)
     except (loader.LoadError, OSError) as error:
         errors.print(f"[red]cannot load[/red] {escape(str(args.file))}: {escape(str(error))}")
         return 2
@@ -138,33 +141,17 @@ def load_command(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _progress_display() -> Iterator[loader.Progress]:
-    """A progress bar on a terminal, a line every few seconds otherwise."""
-    if not errors.is_terminal:
-        last = time.monotonic()
+    """The load's progress: rows read and rejected, and speed."""
+    with progress("loading") as update:
 
-        def line(summary: loader.LoadSummary, fraction: float) -> None:
-            nonlocal last
-            if time.monotonic() - last >= PLAIN_PROGRESS_SECONDS:
-                last = time.monotonic()
-                errors.print(
-                    f"{summary.read:,} rows read ({fraction:.0%}), {summary.rejected:,} rejected, "
-                    f"{summary.rows_per_second:,.0f} rows/s"
-                )
+        def report(summary: loader.LoadSummary, fraction: float) -> None:
+            update(
+                fraction,
+                f"{summary.read:,} rows read, {summary.rejected:,} rejected, "
+                f"{summary.rows_per_second:,.0f} rows/s",
+            )
 
-        yield line
-        return
-    columns = (
-        TextColumn("loading"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[rows]}"),
-    )  # fmt: skip
-    with Progress(*columns, console=errors, transient=True) as bar:
-        task = bar.add_task("load", total=1.0, rows="")
-
-        def update(summary: loader.LoadSummary, fraction: float) -> None:
-            rows = f"{summary.read:,} rows, {summary.rows_per_second:,.0f}/s"
-            bar.update(task, completed=fraction, rows=rows)
-
-        yield update
+        yield report
 
 
 def print_summary(summary: loader.LoadSummary, policy: Policy) -> None:
@@ -199,7 +186,7 @@ def get_command(args: argparse.Namespace) -> int:
         with writer_client(settings) as client:
             stored = CustomerRecords(client, settings).read(args.customer_id)
     except (RedisError, RedisClusterException) as error:
-        return _redis_failed(settings, error)
+        return redis_failed(settings.url, error)
     if not stored:
         errors.print(f"no features for {escape(args.customer_id)}: the tier is unknown")
         return 1
@@ -269,7 +256,7 @@ def set_command(args: argparse.Namespace) -> int:
         with writer_client(settings) as client:
             CustomerRecords(client, settings).write(args.customer_id, encoded)
     except (RedisError, RedisClusterException) as error:
-        return _redis_failed(settings, error)
+        return redis_failed(settings.url, error)
     shown = ", ".join(f"{name}={value}" for name, value in encoded.items())
     console.print(f"set {escape(shown)} for {escape(args.customer_id)}")
     return 0
@@ -284,7 +271,7 @@ def delete_command(args: argparse.Namespace) -> int:
         with writer_client(settings) as client:
             deleted = CustomerRecords(client, settings).delete(args.customer_id)
     except (RedisError, RedisClusterException) as error:
-        return _redis_failed(settings, error)
+        return redis_failed(settings.url, error)
     what = "deleted" if deleted else "nothing stored for"
     console.print(f"{what} {escape(args.customer_id)}")
     return 0
@@ -306,8 +293,3 @@ def _valid_id(customer_id: str) -> bool:
         return True
     errors.print(f"[red]invalid:[/red] {escape(str(keys.InvalidCustomerIdError(customer_id)))}")
     return False
-
-
-def _redis_failed(settings: RedisSettings, error: Exception) -> int:
-    errors.print(f"[red]Redis error[/red] ({masked_url(settings.url)}): {escape(str(error))}")
-    return 2

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from google.protobuf import json_format
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from tierline.v1 import entitlement_pb2 as pb
 
+from tierline_server.config import masked_url
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.errors import PolicyInvalid
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+PLAIN_PROGRESS_SECONDS = 5.0
+"""Without a terminal, a progress line this often."""
+
+Update = Callable[[float, str], None]
+"""Reports progress: the fraction done (0 to 1) and a short text of counts."""
 
 
 def load_policy_or_report(path: Path | str) -> Policy | None:
@@ -28,6 +38,39 @@ def load_policy_or_report(path: Path | str) -> Policy | None:
             errors.print(escape(str(error)))
         errors.print(f"[red]{len(invalid.errors)} error(s)[/red] in {escape(str(path))}")
         return None
+
+
+@contextmanager
+def progress(label: str) -> Iterator[Update]:
+    """Progress on stderr: a bar on a terminal, otherwise the text every few seconds."""
+    if not errors.is_terminal:
+        last = time.monotonic()
+
+        def line(fraction: float, text: str) -> None:
+            nonlocal last
+            if time.monotonic() - last >= PLAIN_PROGRESS_SECONDS:
+                last = time.monotonic()
+                errors.print(f"{text} ({fraction:.0%})")
+
+        yield line
+        return
+    columns = (
+        TextColumn(label), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[text]}"),
+    )  # fmt: skip
+    with Progress(*columns, console=errors, transient=True) as bar:
+        task = bar.add_task(label, total=1.0, text="")
+
+        def update(fraction: float, text: str) -> None:
+            bar.update(task, completed=fraction, text=text)
+
+        yield update
+
+
+def redis_failed(url: str, error: Exception) -> int:
+    """Report a Redis failure (the URL without its password); the exit status 2."""
+    errors.print(f"[red]Redis error[/red] ({masked_url(url)}): {escape(str(error))}")
+    return 2
 
 
 def sla_text(sla: pb.Sla) -> str:
@@ -48,6 +91,13 @@ def perk_text(code: str, amount: int | None, percent: float | None, granted_by: 
     """A perk with its value and the rule that granted it."""
     value = f" {amount} (minor units)" if amount else f" {percent:g}%" if percent else ""
     return f"{code}{value}  [dim]by {escape(granted_by)}[/dim]"
+
+
+def perk_label(code: str, amount: int | None, percent: float | None) -> str:
+    """A perk as plain text: its code, and its value after a colon (code:500, code:20%)."""
+    if amount is not None:
+        return f"{code}:{amount}"
+    return f"{code}:{percent:g}%" if percent is not None else code
 
 
 def print_table(title: str, rows: Iterable[tuple[str, str]]) -> None:
