@@ -214,11 +214,12 @@ def _replay_log(
     stream = settings_from(DecisionLogSettings, args).stream
     with writer_client(settings_from(RedisSettings, args)) as client:
         reader = DecisionLogReader(client, stream)
-        since = args.since if args.since is not None else (reader.oldest() or until)
-        span = max(until - since, 1e-3)
+        since = args.since if args.since is not None else 0.0  # default: the whole log
+        start = args.since if args.since is not None else (reader.oldest() or until)
+        span = max(until - start, 1e-3)
 
         def report_progress(count: int, entry: Entry) -> None:
-            update(min(max((entry.written_at - since) / span, 0.0), 1.0), f"{count:,} decisions")
+            update(min(max((entry.written_at - start) / span, 0.0), 1.0), f"{count:,} decisions")
 
         inputs = (
             ReplayInput(
@@ -234,7 +235,7 @@ def _replay_log(
         report = replay(inputs, current.decider, candidate.decider, examples=args.examples)
     source = {
         "stream": stream,
-        "since": iso_time(since),
+        "since": iso_time(start),
         "until": iso_time(until),
         "unreadable": reader.skipped,
     }

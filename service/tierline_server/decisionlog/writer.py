@@ -93,7 +93,7 @@ class DecisionLogWriter:
         share = self._sample_batch if batch else self._sample_decide
         if share < 1.0 and random.random() >= share:
             return
-        if len(self._queue) >= self._limit:
+        if len(self._queue) + len(self._pending) >= self._limit:
             self._dropped["queue_full"].inc()
             return
         self._queue.append((request, outcome, batch))
