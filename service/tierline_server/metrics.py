@@ -130,7 +130,7 @@ class Metrics:
         )
         self.decision_log_write_duration = Histogram(
             "tierline_decision_log_write_duration_seconds",
-            "Time to write one batch of decisions to the stream (one pipeline), failures too.",
+            "Time to write one batch of decisions to the stream (one script call), failures too.",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

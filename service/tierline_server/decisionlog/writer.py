@@ -3,15 +3,17 @@
 ``append`` is all a decision pays: a sampling draw, a length check and a deque append (well
 under a microsecond: bench/decisionlog.py). A task on the service's event loop takes up to
 WRITE_BATCH queued decisions at a time, encodes them (giving way to the loop every ENCODE_CHUNK,
-so that no request waits behind a batch) and writes them with one pipeline of XADDs, each
-trimming the stream to an approximate MAXLEN, plus one approximate MINID trim when entries have a
-maximum age.
+so that no request waits behind a batch) and appends them with one call of a server-side script
+(APPEND_SCRIPT): XADD of each, trimming the stream to an approximate MAXLEN, then an approximate
+MINID trim when entries have a maximum age. One command and one reply per batch, rather than a
+pipeline of XADDs, because redis-py spends about 10 µs of the event loop's time on each command
+of a pipeline, in one stretch per batch (bench/decisionlog.py), during which requests wait.
 
 When Redis fails, the batch is kept and retried with backoff; a decision still unwritten
 ``retry_seconds`` after it was made is dropped and counted, as is every decision that arrives
-while the queue is full. Nothing but this task ever waits for Redis. The stream is one key, so a
-Redis Cluster serves it from one node. Writes are at least once: a pipeline that failed part-way
-is written again whole, so a reader may meet one decision twice (same id).
+while the queue is full. Nothing but this task ever waits for Redis. The stream is the script's
+one key, so a Redis Cluster serves it from one node. Writes are at least once: a batch that
+failed part-way is written again whole, so a reader may meet one decision twice (same id).
 """
 
 from __future__ import annotations
@@ -35,13 +37,29 @@ from tierline_server.metrics import DECISION_LOG_DROPS, Metrics
 log = logging.getLogger(__name__)
 
 WRITE_BATCH = 200
-"""Decisions per pipeline: few round trips under load, and a short pause to build each."""
+"""Decisions per script call: few round trips under load, and a short pause to build each."""
 ENCODE_CHUNK = 25
 """Decisions encoded between two yields to the event loop (a few hundred microseconds)."""
 IDLE_SECONDS = 0.05
 """How often an empty queue is looked at: the delay before a decision reaches the stream."""
 BACKOFF_SECONDS = (0.1, 2.0)
 """First and longest pause between two attempts while Redis fails."""
+APPEND_SCRIPT = f"""
+-- KEYS[1]: the stream. ARGV[1]: entries to keep, about (0: no limit); ARGV[2]: the id below
+-- which entries go ('': none); ARGV[3] and on: records, each appended as one entry.
+local stream, max_length, oldest = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+for i = 3, #ARGV do
+  if max_length > 0 then
+    redis.call('XADD', stream, 'MAXLEN', '~', max_length, '*', '{record.FIELD}', ARGV[i])
+  else
+    redis.call('XADD', stream, '*', '{record.FIELD}', ARGV[i])
+  end
+end
+if oldest ~= '' then
+  redis.call('XTRIM', stream, 'MINID', '~', oldest)
+end
+return #ARGV - 2
+"""
 
 
 class DecisionLogWriter:
@@ -59,7 +77,7 @@ class DecisionLogWriter:
         self._sample_decide = settings.sample_decide
         self._sample_batch = settings.sample_batch
         self._limit = settings.queue_size
-        self._max_length = settings.max_length or None
+        self._max_length = settings.max_length
         self._max_age_seconds = settings.max_age_seconds
         self._retry_seconds = settings.retry_seconds
         self._names = names
@@ -67,6 +85,7 @@ class DecisionLogWriter:
         self._pending: list[tuple[float, bytes]] = []
         """Encoded decisions of the batch being written: (when made, JSON)."""
         self._client = redis_client.background_client(redis)
+        self._append = self._client.register_script(APPEND_SCRIPT)
         self._written = metrics.decision_log_written
         self._dropped = {
             reason: metrics.decision_log_dropped.labels(reason) for reason in DECISION_LOG_DROPS
@@ -157,36 +176,21 @@ class DecisionLogWriter:
         return entry.made_at, record.encode(entry)
 
     async def _write(self) -> bool:
-        """Write the batch with one pipeline; False (the batch kept) when Redis failed."""
+        """Append the batch with one script call; False (the batch kept) when Redis failed."""
+        oldest = ""
+        if self._max_age_seconds:
+            oldest = f"{int((time.time() - self._max_age_seconds) * 1000)}-0"
+        records = [data for _, data in self._pending]
         started = time.perf_counter()
         try:
-            async with self._client.pipeline(transaction=False) as pipeline:
-                for _, data in self._pending:
-                    pipeline.xadd(
-                        self._stream,
-                        {record.FIELD: data},
-                        maxlen=self._max_length,
-                        approximate=True,
-                    )
-                if self._max_age_seconds:
-                    oldest_ms = int((time.time() - self._max_age_seconds) * 1000)
-                    pipeline.xtrim(self._stream, minid=f"{oldest_ms}-0", approximate=True)
-                replies = await pipeline.execute(raise_on_error=False)
+            await self._append(keys=[self._stream], args=[self._max_length, oldest, *records])
         except redis_client.FAILURES as error:
             self._failed(error)
             return False
         finally:
             self._write_duration.observe(time.perf_counter() - started)
-        refused = [
-            (entry, reply)
-            for entry, reply in zip(self._pending, replies, strict=False)
-            if isinstance(reply, BaseException)
-        ]
-        self._written.inc(len(self._pending) - len(refused))
-        self._pending = [entry for entry, _ in refused]
-        if refused:
-            self._failed(refused[0][1])
-            return False
+        self._written.inc(len(records))
+        self._pending.clear()
         if self._failing:
             log.info("decision log: writing to Redis again")
             self._failing = False
