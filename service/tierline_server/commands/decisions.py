@@ -40,10 +40,13 @@ from tierline_server.commands.output import (
 )
 from tierline_server.config import (
     DECISION_LOG_READING,
+    INSTANT_RULE,
     DecisionLogSettings,
     RedisSettings,
     SettingError,
     instant,
+    non_negative_int,
+    seconds,
 )
 from tierline_server.decisionlog.customers import CustomerNames, customer_key
 from tierline_server.decisionlog.reader import DecisionLogReader, Entry
@@ -75,7 +78,13 @@ def register(groups: Any) -> None:
     commands = group.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tail = commands.add_parser("tail", help="the latest decisions, then new ones as they come")
-    tail.add_argument("-n", "--lines", type=_count, default=DEFAULT_TAIL_LINES, help="latest shown")
+    tail.add_argument(
+        "-n",
+        "--lines",
+        type=argument(non_negative_int),
+        default=DEFAULT_TAIL_LINES,
+        help="latest shown",
+    )
     tail.add_argument("--no-follow", action="store_true", help="stop after the latest")
     tail.add_argument("--customer", help="only this customer's decisions (an id)")
     tail.add_argument("--level", help="only decisions at this service level")
@@ -89,7 +98,7 @@ def register(groups: Any) -> None:
     get.add_argument("decision_id")
     get.add_argument(
         "--within",
-        type=float,
+        type=argument(seconds),
         default=300.0,
         help="seconds around the decision's time to search the stream (default 300)",
     )
@@ -99,7 +108,9 @@ def register(groups: Any) -> None:
     get.set_defaults(handler=get_command)
 
     export = commands.add_parser("export", help="every decision of a time span, streamed")
-    export.add_argument("--since", type=argument(instant), required=True, help="from (UTC)")
+    export.add_argument(
+        "--since", type=argument(instant), required=True, help=f"decisions made from: {INSTANT_RULE}"
+    )
     export.add_argument("--until", type=argument(instant), help="up to (default: now)")
     export.add_argument("--format", choices=FORMATS, default="jsonl")
     export.add_argument("--out", default="-", help="file to write ('-', the default: stdout)")
@@ -110,13 +121,6 @@ def register(groups: Any) -> None:
 def _add_log_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings(parser, RedisSettings, only=REDIS_OPTIONS)
     add_settings(parser, DecisionLogSettings, only=DECISION_LOG_READING)
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
 
 
 @contextmanager

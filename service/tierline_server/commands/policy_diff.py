@@ -42,6 +42,7 @@ from tierline_server.config import (
     DecisionLogSettings,
     RedisSettings,
     instant,
+    non_negative_int,
 )
 from tierline_server.decisionlog.reader import DecisionLogReader, Entry
 from tierline_server.decisionlog.record import iso_time
@@ -92,7 +93,10 @@ def register(commands: Any) -> None:
     )
     diff.add_argument("--until", type=argument(instant), help="with --from-log: up to (now)")
     diff.add_argument(
-        "--examples", type=int, default=DEFAULT_EXAMPLES, help="examples shown of each kind"
+        "--examples",
+        type=argument(non_negative_int),
+        default=DEFAULT_EXAMPLES,
+        help="examples shown of each kind",
     )
     diff.add_argument("--json", action="store_true", help="print the report as JSON")
     diff.add_argument(

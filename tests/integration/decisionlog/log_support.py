@@ -3,16 +3,20 @@ stream holds, the writer's metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterator, Mapping
+import shutil
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from functools import cache
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry
 from support.paths import DEFAULT_POLICY_DIR
+from support.waiting import wait_until
 from tierline_server.config import DecisionLogSettings, RedisSettings
 from tierline_server.decisionlog import record
 from tierline_server.decisionlog.customers import CustomerNames
@@ -89,6 +93,39 @@ async def running_writer(
         yield writer, metrics
     finally:
         await writer.close()
+
+
+def write_log(
+    url: str,
+    made: Iterable[tuple[DecisionRequest, Outcome]],
+    key: str | None = None,
+    **settings: Any,
+) -> None:
+    """Log ``made`` through a real writer (as Decide decisions, ``settings`` its
+    DecisionLogSettings), and wait until all are in the stream."""
+    decided = list(made)
+
+    async def scenario() -> None:
+        key_bytes = key.encode() if key else None
+        async with running_writer(url, key=key_bytes, **settings) as (log, metrics):
+            for request, outcome in decided:
+                log.append(request, outcome, batch=False)
+            await wait_until(lambda: written(metrics) == len(decided))
+
+    asyncio.run(scenario())
+
+
+def raised_threshold(directory: Path) -> Path:
+    """A copy of the default policy where free shipping starts at 75.00, not 50.00 (version
+    2026.12.0), in ``directory``."""
+    candidate = Path(shutil.copytree(DEFAULT_POLICY_DIR, directory / "candidate"))
+    rules = candidate / "entitlements.yaml"
+    rules.write_text(
+        rules.read_text().replace("order_value: {gte: 5000}", "order_value: {gte: 7500}")
+    )
+    header = candidate / "policy.yaml"
+    header.write_text(header.read_text().replace('version: "2026.11.1"', 'version: "2026.12.0"'))
+    return candidate
 
 
 def stored(url: str, stream: str = STREAM) -> list[DecisionRecord]:

@@ -3,27 +3,23 @@ why it was made, follows decisions as they come, and exports a span."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import os
 import queue
-import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
-from log_support import CONTEXTS, decision, decisions, running_writer, written
-from support.paths import DEFAULT_POLICY_DIR, REPO
-from support.waiting import wait_until
+from log_support import CONTEXTS, decision, decisions, raised_threshold, write_log
+from support.paths import REPO
 from tierline_server.cli import main
 from tierline_server.commands.decisions import CSV_COLUMNS
 from tierline_server.decisionlog.customers import CustomerNames
 from tierline_server.decisionlog.record import iso_time
-from tierline_server.decisions import DecisionRequest, Outcome
 from tierline_server.ids import decision_time
 
 pytestmark = pytest.mark.integration
@@ -31,18 +27,6 @@ pytestmark = pytest.mark.integration
 KEY = "a-key-of-at-least-sixteen-bytes"
 FOLLOW_SECONDS = 20.0
 """How long a following tail may take to print a new decision (a process start, a busy machine)."""
-
-
-def log(url: str, made: list[tuple[DecisionRequest, Outcome]], key: str | None = None) -> None:
-    """Write ``made`` through a real writer and wait until all are in the stream."""
-
-    async def scenario() -> None:
-        async with running_writer(url, key=key.encode() if key else None) as (writer, metrics):
-            for request, outcome in made:
-                writer.append(request, outcome, batch=False)
-            await wait_until(lambda: written(metrics) == len(made))
-
-    asyncio.run(scenario())
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -55,7 +39,7 @@ def test_get_shows_the_whole_record_and_why(
     redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     request, outcome = decision("basic-1", CONTEXTS[1])  # free shipping from 50.00
-    log(redis_url, [*decisions(5), (request, outcome)])
+    write_log(redis_url, [*decisions(5), (request, outcome)])
 
     status, out, _ = run(capsys, "get", outcome.decision_id, "--redis-url", redis_url)
 
@@ -74,7 +58,7 @@ def test_get_with_another_policy_says_it_decides_otherwise(
 ) -> None:
     candidate = raised_threshold(tmp_path)
     request, outcome = decision("basic-1", CONTEXTS[1])
-    log(redis_url, [(request, outcome)])
+    write_log(redis_url, [(request, outcome)])
 
     status, out, _ = run(
         capsys, "get", outcome.decision_id, "--policy", str(candidate), "--redis-url", redis_url
@@ -89,7 +73,7 @@ def test_get_json_is_the_record_as_stored(
     redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     request, outcome = decision("gold-1", CONTEXTS[0])
-    log(redis_url, [(request, outcome)])
+    write_log(redis_url, [(request, outcome)])
 
     status, out, _ = run(capsys, "get", outcome.decision_id, "--json", "--redis-url", redis_url)
 
@@ -100,7 +84,7 @@ def test_get_json_is_the_record_as_stored(
 
 
 def test_get_of_a_decision_not_logged(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    log(redis_url, list(decisions(3)))
+    write_log(redis_url, list(decisions(3)))
     _, missing = decision("gold-1", CONTEXTS[0])  # made, never logged
 
     status, _, err = run(capsys, "get", missing.decision_id, "--redis-url", redis_url)
@@ -115,7 +99,7 @@ def test_tail_filters_by_customer_level_degraded_and_rule(
     redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     made = list(decisions(16))  # 4 customers x 4 contexts
-    log(redis_url, made)
+    write_log(redis_url, made)
 
     def tail(*filters: str) -> list[str]:
         status, out, _ = run(
@@ -143,7 +127,7 @@ def test_tail_by_customer_needs_the_key_when_ids_are_hashed(
     redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made = list(decisions(8))
-    log(redis_url, made, key=KEY)
+    write_log(redis_url, made, key=KEY)
 
     status, _, err = run(
         capsys, "tail", "--no-follow", "--customer", "gold-1", "--redis-url", redis_url
@@ -162,7 +146,7 @@ def test_tail_by_customer_needs_the_key_when_ids_are_hashed(
 
 def test_tail_follows_new_decisions(redis_url: str) -> None:
     first = list(decisions(2))
-    log(redis_url, first)
+    write_log(redis_url, first)
     command = [
         sys.executable, "-m", "tierline_server.cli", "decisions", "tail", "-n", "1",
         "--redis-url", redis_url,
@@ -174,7 +158,7 @@ def test_tail_follows_new_decisions(redis_url: str) -> None:
         try:
             assert first[-1][1].decision_id in lines.get(timeout=FOLLOW_SECONDS)
             later = list(decisions(3))
-            log(redis_url, later)
+            write_log(redis_url, later)
             for _, outcome in later:
                 assert outcome.decision_id in lines.get(timeout=FOLLOW_SECONDS)
         finally:
@@ -198,7 +182,7 @@ def test_export_writes_a_span_as_jsonl_or_csv(
     redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     made = list(decisions(12))
-    log(redis_url, made)
+    write_log(redis_url, made)
     since = decision_time(made[0][1].decision_id)
     until = decision_time(made[-1][1].decision_id) + 1
 
@@ -230,15 +214,3 @@ def test_export_writes_a_span_as_jsonl_or_csv(
     )
     assert status == 0
     assert "exported 0 decisions" in err
-
-
-def raised_threshold(tmp_path: Path) -> Path:
-    """A copy of the default policy where free shipping starts at 75.00 (version 2026.12.0)."""
-    candidate = Path(shutil.copytree(DEFAULT_POLICY_DIR, tmp_path / "candidate"))
-    rules = candidate / "entitlements.yaml"
-    rules.write_text(
-        rules.read_text().replace("order_value: {gte: 5000}", "order_value: {gte: 7500}")
-    )
-    header = candidate / "policy.yaml"
-    header.write_text(header.read_text().replace('version: "2026.11.1"', 'version: "2026.12.0"'))
-    return candidate

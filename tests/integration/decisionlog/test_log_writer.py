@@ -15,6 +15,7 @@ from log_support import (
     dropped,
     running_writer,
     stored,
+    write_log,
     written,
 )
 from support.waiting import wait_until
@@ -26,7 +27,7 @@ from tierline_server.features.redis_client import writer_client
 
 pytestmark = pytest.mark.integration
 
-KEY = b"a-key-of-at-least-sixteen-bytes"
+KEY = "a-key-of-at-least-sixteen-bytes"
 
 
 def test_decisions_are_written_in_order_and_read_back(redis_url: str) -> None:
@@ -51,13 +52,7 @@ def test_decisions_are_written_in_order_and_read_back(redis_url: str) -> None:
 def test_the_reader_finds_one_the_latest_and_a_span(redis_url: str) -> None:
     made = list(decisions(30))
 
-    async def scenario() -> None:
-        async with running_writer(redis_url) as (log, metrics):
-            for request, outcome in made:
-                log.append(request, outcome, batch=False)
-            await wait_until(lambda: written(metrics) == len(made))
-
-    asyncio.run(scenario())
+    write_log(redis_url, made)
 
     with writer_client(RedisSettings(url=redis_url)) as client:
         reader = DecisionLogReader(client, STREAM)
@@ -82,12 +77,7 @@ def test_entries_that_are_not_records_are_skipped_and_counted(redis_url: str) ->
         client.xadd(STREAM, {"something": "else"})
         client.xadd(STREAM, {"record": '{"schema": 99}'})
 
-    async def scenario() -> None:
-        async with running_writer(redis_url) as (log, metrics):
-            log.append(request, outcome, batch=False)
-            await wait_until(lambda: written(metrics) == 1)
-
-    asyncio.run(scenario())
+    write_log(redis_url, [(request, outcome)])
 
     with writer_client(RedisSettings(url=redis_url)) as client:
         reader = DecisionLogReader(client, STREAM)
@@ -99,13 +89,7 @@ def test_entries_that_are_not_records_are_skipped_and_counted(redis_url: str) ->
 def test_the_stream_keeps_about_max_length_entries(redis_url: str) -> None:
     made = list(decisions(600))
 
-    async def scenario() -> None:
-        async with running_writer(redis_url, max_length=50) as (log, metrics):
-            for request, outcome in made:
-                log.append(request, outcome, batch=False)
-            await wait_until(lambda: written(metrics) == len(made))
-
-    asyncio.run(scenario())
+    write_log(redis_url, made, max_length=50)
 
     with redis.Redis.from_url(redis_url) as client:
         kept = client.xlen(STREAM)
@@ -120,13 +104,7 @@ def test_entries_older_than_max_age_are_trimmed(redis_url: str) -> None:
             client.xadd(STREAM, {"record": "x" * 200}, id=f"{second * 1000}-0")
     made = list(decisions(10))
 
-    async def scenario() -> None:
-        async with running_writer(redis_url, max_age_seconds=3600) as (log, metrics):
-            for request, outcome in made:
-                log.append(request, outcome, batch=False)
-            await wait_until(lambda: written(metrics) == len(made))
-
-    asyncio.run(scenario())
+    write_log(redis_url, made, max_age_seconds=3600)
 
     with redis.Redis.from_url(redis_url) as client:
         old = len(client.xrange(STREAM, max="999999999-0"))
@@ -143,16 +121,11 @@ def stored_records(url: str) -> list[DecisionRecord]:
 def test_with_a_key_the_log_holds_keyed_hashes_of_customer_ids(redis_url: str) -> None:
     request, outcome = decision("gold-1", CONTEXTS[1])
 
-    async def scenario() -> None:
-        async with running_writer(redis_url, key=KEY) as (log, metrics):
-            log.append(request, outcome, batch=False)
-            await wait_until(lambda: written(metrics) == 1)
-
-    asyncio.run(scenario())
+    write_log(redis_url, [(request, outcome)], key=KEY)
 
     [logged] = stored(redis_url)
     assert logged.customer_hashed
-    assert logged.outcome.customer_id == CustomerNames(KEY).name("gold-1")
+    assert logged.outcome.customer_id == CustomerNames(KEY.encode()).name("gold-1")
     assert logged.outcome.decision == outcome.decision
     with redis.Redis.from_url(redis_url) as client:
         assert b"gold-1" not in client.xrange(STREAM)[0][1][b"record"]
@@ -161,13 +134,7 @@ def test_with_a_key_the_log_holds_keyed_hashes_of_customer_ids(redis_url: str) -
 def test_a_redis_cluster_keeps_the_stream_on_one_node(redis_cluster_url: str) -> None:
     made = list(decisions(250))
 
-    async def scenario() -> None:
-        async with running_writer(redis_cluster_url) as (log, metrics):
-            for request, outcome in made:
-                log.append(request, outcome, batch=False)
-            await wait_until(lambda: written(metrics) == len(made))
-
-    asyncio.run(scenario())
+    write_log(redis_cluster_url, made)
 
     with writer_client(RedisSettings(url=redis_cluster_url)) as client:
         reader = DecisionLogReader(client, STREAM)

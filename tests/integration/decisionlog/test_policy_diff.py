@@ -3,16 +3,13 @@ population and on the decision log, gives exactly the movers a direct evaluation
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from log_support import decisions, running_writer, written
+from log_support import decisions, raised_threshold, write_log
 from support.paths import DEFAULT_POLICY_DIR
-from support.waiting import wait_until
 from tierline_server.cli import main
 from tierline_server.features import demo
 from tierline_server.features.loader import InputFormat, RowChecker, read_records
@@ -38,15 +35,8 @@ CUSTOMERS = 1500
 
 @pytest.fixture
 def candidate(tmp_path: Path) -> Path:
-    """The default policy with free shipping from 75.00 (version 2026.12.0)."""
-    path = Path(shutil.copytree(DEFAULT_POLICY_DIR, tmp_path / "candidate"))
-    rules = path / "entitlements.yaml"
-    rules.write_text(
-        rules.read_text().replace("order_value: {gte: 5000}", "order_value: {gte: 7500}")
-    )
-    header = path / "policy.yaml"
-    header.write_text(header.read_text().replace('"2026.11.1"', '"2026.12.0"'))
-    return path
+    """The default policy with free shipping from 75.00."""
+    return raised_threshold(tmp_path)
 
 
 def diff(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
@@ -152,14 +142,7 @@ def test_on_the_log_the_movers_are_exactly_those_found_directly(
     redis_url: str, candidate: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     made = list(decisions(64))
-
-    async def write_log() -> None:
-        async with running_writer(redis_url) as (log, metrics):
-            for request, outcome in made:
-                log.append(request, outcome, batch=False)
-            await wait_until(lambda: written(metrics) == len(made))
-
-    asyncio.run(write_log())
+    write_log(redis_url, made)
     inputs = [
         (outcome.decision_id, request.context, dict(outcome.features), dict(outcome.features))
         for request, outcome in made
@@ -185,15 +168,7 @@ def test_on_the_log_the_movers_are_exactly_those_found_directly(
 def test_the_log_replayed_by_another_policy_than_wrote_it_is_noticed(
     redis_url: str, candidate: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    made = list(decisions(16))
-
-    async def write_log() -> None:
-        async with running_writer(redis_url) as (log, metrics):
-            for request, outcome in made:
-                log.append(request, outcome, batch=False)
-            await wait_until(lambda: written(metrics) == len(made))
-
-    asyncio.run(write_log())
+    write_log(redis_url, decisions(16))
 
     status, report = diff(
         capsys, str(DEFAULT_POLICY_DIR), "--current", str(candidate), "--from-log",

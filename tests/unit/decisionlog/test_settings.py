@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tierline_server.cli import main
 from tierline_server.commands.options import add_settings, settings_from
 from tierline_server.commands.serve import describe
 from tierline_server.config import DecisionLogSettings, ServerConfig, instant, share
@@ -114,3 +115,19 @@ def test_an_instant_as_a_duration_is_that_long_ago(text: str, seconds: float) ->
 def test_other_instants_are_refused_saying_what_is_allowed(text: str) -> None:
     with pytest.raises(ValueError, match=r"ISO 8601 .* or a duration ago"):
         instant(text)
+
+
+def test_serve_refuses_a_key_and_a_key_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET)
+
+    both = ["--decision-log-customer-key", SECRET]
+    both += ["--decision-log-customer-key-file", str(key_file)]
+    status = main(["serve", "--listen", "127.0.0.1:0", "--metrics-port", "0", *both])
+
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("not serving: --decision-log-customer-key and")
+    assert SECRET not in error
