@@ -109,7 +109,7 @@ def register(groups: Any) -> None:
 
     export = commands.add_parser("export", help="every decision of a time span, streamed")
     export.add_argument(
-        "--since", type=argument(instant), required=True, help=f"decisions made from: {INSTANT_RULE}"
+        "--since", type=argument(instant), required=True, help=f"made from: {INSTANT_RULE}"
     )
     export.add_argument("--until", type=argument(instant), help="up to (default: now)")
     export.add_argument("--format", choices=FORMATS, default="jsonl")
