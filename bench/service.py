@@ -92,16 +92,23 @@ RULES_SYNC = "rules sync+lock"
 DECIDE_HIT = "Decide near-cache"
 DECIDE_MISS = "Decide Redis"
 BATCH = f"DecideBatch({BATCH_ITEMS}) Redis"
-ALL_TARGETS = (ECHO_AIO, ECHO_SYNC, RULES_AIO, RULES_SYNC, DECIDE_HIT, DECIDE_MISS, BATCH)
-TIERLINE_TARGETS = (DECIDE_HIT, DECIDE_MISS, BATCH)
+DECIDE_HIT_LOGGED = "Decide near-cache +log"
+ALL_TARGETS = (
+    ECHO_AIO, ECHO_SYNC, RULES_AIO, RULES_SYNC, DECIDE_HIT, DECIDE_HIT_LOGGED, DECIDE_MISS, BATCH,
+)  # fmt: skip
+TIERLINE_TARGETS = (DECIDE_HIT, DECIDE_HIT_LOGGED, DECIDE_MISS, BATCH)
 TIERLINE_CACHED = "tierline (near-cache)"
 TIERLINE_UNCACHED = "tierline (near-cache off)"
+TIERLINE_LOGGED = "tierline (near-cache, decision log)"
+"""The near-cache server again with the decision log on (every decision); the others run with
+it off, so that the same run compares a decision with and without the log."""
 TARGET_KEYS = {
     "echo-aio": ECHO_AIO,
     "echo-sync": ECHO_SYNC,
     "rules-aio": RULES_AIO,
     "rules-sync": RULES_SYNC,
     "hit": DECIDE_HIT,
+    "hit-log": DECIDE_HIT_LOGGED,
     "miss": DECIDE_MISS,
     "batch": BATCH,
 }
@@ -743,7 +750,7 @@ def breakdown_table(rows: Sequence[Row]) -> Table:
         "beyond a bare echo; CPU = server CPU time per call",
     )  # fmt: skip
     echo = at.get(ECHO_AIO)
-    for name in (DECIDE_HIT, DECIDE_MISS):
+    for name in (DECIDE_HIT, DECIDE_HIT_LOGGED, DECIDE_MISS):
         row = at.get(name)
         if row is None or row.decisions is None or echo is None:
             continue
@@ -855,13 +862,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def start_tierlines(redis_url: str, timeout: float | None) -> Iterator[ServerProcess]:
-    """Both `tierline serve` processes (near-cache on, off), started side by side.
+def start_tierlines(redis_url: str, timeout: float | None, logged: bool) -> Iterator[ServerProcess]:
+    """The `tierline serve` processes (near-cache on, off; and with the decision log if
+    ``logged``), started side by side.
 
     Yields every one that started before raising the first failure, so that all get stopped.
     """
     common = [] if timeout is None else ["--redis-timeout", str(timeout)]
-    variants = {TIERLINE_CACHED: common, TIERLINE_UNCACHED: [*common, "--near-cache", "false"]}
+    unlogged = [*common, "--decision-log", "false"]
+    variants = {
+        TIERLINE_CACHED: unlogged,
+        TIERLINE_UNCACHED: [*unlogged, "--near-cache", "false"],
+    }
+    if logged:
+        variants[TIERLINE_LOGGED] = common
     with concurrent.futures.ThreadPoolExecutor(len(variants)) as pool:
         futures = [
             pool.submit(tierline_server, name, redis_url, extra) for name, extra in variants.items()
@@ -906,6 +920,9 @@ def build_targets(
             BATCH, uncached, BATCH_METHOD, batch_requests(customers, BATCH_POOL, rng), batch=True
         ),
     }
+    if TIERLINE_LOGGED in servers:
+        logged = servers[TIERLINE_LOGGED]
+        every[DECIDE_HIT_LOGGED] = Target(DECIDE_HIT_LOGGED, logged, DECIDE_METHOD, hot_requests)
     for name in (ECHO_AIO, ECHO_SYNC, RULES_AIO, RULES_SYNC):
         if name in servers:
             every[name] = Target(name, servers[name], ECHO_METHOD, hot_requests)
@@ -949,7 +966,8 @@ def start_servers(
     with console.status(f"loading {args.customers:,} demo customers ..."):
         load_seconds = load_customers(redis.url, directory, args.customers)
     with console.status("starting tierline serve (near-cache on and off) ..."):
-        for server in start_tierlines(redis.url, args.redis_timeout):
+        logged = DECIDE_HIT_LOGGED in args.targets
+        for server in start_tierlines(redis.url, args.redis_timeout, logged):
             servers[server.name] = server
     sizing = decide_requests(customer_ids(args.customers), 101, random.Random(args.seed))
     answer = directory / "answer.bin"
@@ -975,7 +993,8 @@ def environment_facts(args: argparse.Namespace, setup: Setup) -> dict[str, str]:
     return {
         "Redis": f"{setup.redis}, {args.customers:,} demo customers loaded in "
         f"{setup.load_seconds:.1f} s",
-        "tierline serve": f"default settings but --listen, --metrics-port, --redis-url; {timeout}",
+        "tierline serve": "default settings but --listen, --metrics-port, --redis-url and "
+        f"--decision-log false (not for '{DECIDE_HIT_LOGGED}'); {timeout}",
         "messages": f"DecideRequest ~{setup.request_bytes:.0f} B, canned DecideResponse "
         f"{setup.answer_bytes} B (median of 101 real answers); DecideBatch {BATCH_ITEMS} items",
         "hot set": f"{HOT_CUSTOMERS} customers for the near-cache target (TTL: server default)",
