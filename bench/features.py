@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import redis
+from environment import redis_version
 from prometheus_client import CollectorRegistry
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import demo, loader, redis_client
@@ -174,13 +175,6 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait()
-
-
-def redis_version() -> str:
-    """The redis-server version on PATH."""
-    command = ["redis-server", "--version"]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return output.split(" v=")[1].split()[0] if " v=" in output else output.strip()
 
 
 if __name__ == "__main__":
