@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,39 +35,55 @@ from tierline_server.config import DEFAULT_KEY_PREFIX
 
 DECIDE_PATH = "/tierline.v1.EntitlementService/Decide"
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("metrics (prometheus-client)", ("prometheus_client", "tierline_server/metrics")),
-    ("durable-rules (engine + actions)", ("durable", "policy/engine.py")),
-    ("Redis lookup (redis-py, store)", ("/redis/", "tierline_server/features")),
+    ("metrics (prometheus-client)", ("(prometheus_client/", "tierline_server/metrics")),
+    ("durable-rules (engine + actions)", ("(durable", "policy/engine.py")),
+    ("Redis lookup (redis-py, store)", ("(redis/", "tierline_server/features")),
     ("response building (mapping)", ("api/mapping.py",)),
     ("validation", ("api/validation.py",)),
     ("policy facts + merge", ("tierline_server/policy", "tierline_server/decisions.py")),
-    ("other Tierline code (handler, ids, ...)", ("tierline_server",)),
-    ("gRPC + asyncio machinery", ("grpc", "asyncio", "cygrpc", "libgrpc", "_cython")),
+    ("other Tierline code (handler, interceptor, ids)", ("tierline_server/api",)),
 )
-"""(name, path fragments): a sample belongs to the first category, innermost frame first.
-Order matters: metrics calls made from the handler are metrics, not handler."""
+"""(name, path fragments) of the parts of a decision. A sample belongs to the part of its
+innermost frame that has one (the socket writes of redis-py are the lookup's, a metric observed
+by the handler is metrics); with none, to gRPC + asyncio machinery (MACHINERY) or OTHER."""
+MACHINERY = ("gRPC + asyncio machinery (no Tierline frame)", ("grpc", "asyncio", "cygrpc"))
 OTHER = "other (interpreter, libc, ...)"
+WAITS = frozenset({
+    "epoll_wait", "epoll_pwait", "poll", "ppoll", "select", "pselect6", "nanosleep",
+    "clock_nanosleep", "pthread_cond_wait", "pthread_cond_timedwait", "sem_wait",
+    "sem_timedwait", "accept", "accept4",
+})  # fmt: skip
+"""Innermost native frames of a thread blocked waiting (the event loop, gRPC's poller, the
+metrics server's select): py-spy samples them even without --idle; they are not busy time."""
 
 Stacks = list[tuple[list[str], int]]
 """py-spy's raw (collapsed) output: frames outermost first, and the sample count."""
 
 
-def read_stacks(text: str) -> Stacks:
-    """Parse ``frame;frame;... count`` lines."""
-    stacks = []
+def read_stacks(text: str) -> tuple[Stacks, int]:
+    """Parse ``frame;frame;... count`` lines: the busy stacks, and the samples spent waiting."""
+    stacks, waiting = [], 0
     for line in text.splitlines():
         frames, _, count = line.rpartition(" ")
-        if frames and count.isdigit():
-            stacks.append((frames.split(";"), int(count)))
-    return stacks
+        if not (frames and count.isdigit()):
+            continue
+        parts = frames.split(";")
+        if parts[-1].split(" (")[0] in WAITS:
+            waiting += int(count)
+        else:
+            stacks.append((parts, int(count)))
+    return stacks, waiting
 
 
 def category(frames: Sequence[str]) -> str:
-    """The part of the server a sample belongs to (innermost recognised frame)."""
+    """The part of the server a sample belongs to (see CATEGORIES)."""
     for frame in reversed(frames):
         for name, fragments in CATEGORIES:
             if any(fragment in frame for fragment in fragments):
                 return name
+    name, fragments = MACHINERY
+    if any(fragment in frame for frame in frames for fragment in fragments):
+        return name
     return OTHER
 
 
@@ -87,13 +104,18 @@ def innermost(stacks: Stacks) -> collections.Counter[str]:
 
 
 def inclusive(stacks: Stacks, fragment: str) -> collections.Counter[str]:
-    """Samples per function whose frame contains ``fragment``, counted once per sample."""
+    """Samples per function (all its lines) whose frame contains ``fragment``, once a sample."""
     counted: collections.Counter[str] = collections.Counter()
     for frames, count in stacks:
-        for frame in set(frames):
-            if fragment in frame:
-                counted[frame] += count
+        for function in {_without_line(frame) for frame in frames if fragment in frame}:
+            counted[function] += count
     return counted
+
+
+def _without_line(frame: str) -> str:
+    """``f (path.py:12)`` -> ``f (path.py)``."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
 
 
 def share_table(title: str, counted: collections.Counter[str], total: int, top: int) -> Table:
@@ -107,10 +129,19 @@ def share_table(title: str, counted: collections.Counter[str], total: int, top: 
     return table
 
 
+def py_spy() -> str:
+    """The py-spy beside this interpreter (a virtualenv's), else the one on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if found is None:
+        raise RuntimeError("py-spy is not installed: make bench installs it (the bench extra)")
+    return found
+
+
 def record(pid: int, seconds: float, rate: int, out: Path) -> subprocess.CompletedProcess[str]:
     """py-spy record of every thread of ``pid``, Python and native frames."""
     command = [
-        "py-spy", "record", "--native", "--format", "raw", "--rate", str(rate),
+        py_spy(), "record", "--native", "--format", "raw", "--rate", str(rate),
         "--duration", str(round(seconds)), "--output", str(out), "--pid", str(pid),
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, check=False)
@@ -132,8 +163,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def profile(args: argparse.Namespace, directory: Path, console: Console) -> Stacks:
-    """Start Redis and Tierline, load it, record it; the stacks."""
+def profile(args: argparse.Namespace, directory: Path, console: Console) -> tuple[Stacks, int]:
+    """Start Redis and Tierline, load it, record it; the busy stacks and the samples waiting."""
     redis = servers.start_redis(directory / "redis")
     tierline = None
     try:
@@ -149,8 +180,9 @@ def profile(args: argparse.Namespace, directory: Path, console: Console) -> Stac
         out = directory / "stacks.txt"
         # The load outlasts the recording: a second more than py-spy's duration.
         load_seconds = (args.seconds + 1.0) / len(slices)
+        under: list[h2load.Result] = []
         loading = threading.Thread(
-            target=h2load.run, args=(url, slices, directory), kwargs={"seconds": load_seconds}
+            target=lambda: under.append(h2load.run(url, slices, directory, seconds=load_seconds))
         )
         with console.status(f"recording {args.seconds:g} s at {warm.rate:,.0f} calls/s ..."):
             loading.start()
@@ -161,8 +193,10 @@ def profile(args: argparse.Namespace, directory: Path, console: Console) -> Stac
         text = out.read_text()
         if args.raw:
             args.raw.write_text(text)
+        during = under[0].rate if under else 0.0
         console.print(
-            f"load before recording: {warm.rate:,.0f} Decide/s, {args.in_flight} in flight"
+            f"{args.in_flight} in flight: {warm.rate:,.0f} Decide/s before recording, "
+            f"{during:,.0f} while py-spy sampled"
         )
         return read_stacks(text)
     finally:
@@ -171,12 +205,11 @@ def profile(args: argparse.Namespace, directory: Path, console: Console) -> Stac
         redis.stop()
 
 
-def print_profile(console: Console, stacks: Stacks, top: int) -> None:
+def print_profile(console: Console, stacks: Stacks, waiting: int, top: int) -> None:
     """The category shares and the function tables."""
     total = sum(count for _, count in stacks)
-    console.print(
-        share_table(f"Busy samples by part ({total:,} samples)", shares(stacks), total, 20)
-    )
+    title = f"Busy samples by part ({total:,} busy; {waiting:,} blocked waiting, not counted)"
+    console.print(share_table(title, shares(stacks), total, len(CATEGORIES) + 2))
     console.print(share_table("Hottest innermost frames (self)", innermost(stacks), total, top))
     ours = inclusive(stacks, "tierline_server")
     console.print(share_table("Tierline functions (inclusive)", ours, total, top))
@@ -188,10 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     h2load.require_h2load()
     console = Console()
     facts = machine_facts(["grpcio", "protobuf", "redis", "durable-rules"])
-    console.print(environment_table({**facts, "py-spy": tool_version(["py-spy", "--version"])}))
+    console.print(environment_table({**facts, "py-spy": tool_version([py_spy(), "--version"])}))
     with tempfile.TemporaryDirectory(prefix="tierline-profile-") as directory:
-        stacks = profile(args, Path(directory), console)
-    print_profile(console, stacks, args.top)
+        stacks, waiting = profile(args, Path(directory), console)
+    print_profile(console, stacks, waiting, args.top)
     return 0
 
 
