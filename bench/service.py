@@ -465,7 +465,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add(
         "--echo",
         type=echo_models,
-        default=echo_models("aio,aio:2,sync4:2:pin"),
+        default=echo_models("aio,aio:2:pin,sync4:2:pin"),
         help="echo models: aio|uvloop|syncN[:N processes][:pin], comma-separated; all; none",
     )
     add(
