@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import demo, loader, redis_client
 from tierline_server.features.lookup import FeatureSource
+from tierline_server.features.records import CustomerRecords
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
@@ -57,7 +58,7 @@ def bench_loader(url: str, directory: Path, rows: int) -> None:
     with redis_client.writer_client(settings) as client:
         client.ping()
         before = peak_rss_bytes()
-        summary = loader.load_file(source, policy, client, settings)
+        summary = loader.load_file(source, policy, CustomerRecords(client, settings))
     after = peak_rss_bytes()
     size_mb = source.stat().st_size / 1e6
     print(
