@@ -2,7 +2,9 @@
 
 h2load speaks HTTP/2 and posts one fixed body per process (``-d``), so a mix of requests is
 sent by several h2load processes at once, each with its own body, the requests in flight split
-between their connections (one request in flight per connection). When there are more bodies
+between their connections (one request in flight per connection, or ``streams`` per
+connection: 16 in flight over one connection is what one client channel sends to a server whose
+processes share a port, and the kernel spreads connections, not calls). When there are more bodies
 than processes, the run is cut into consecutive slices, each with the next bodies: with 16
 bodies, 4 processes and 16 in flight, four slices of 4 processes x 4 connections; with 1 in
 flight, sixteen slices of one process and one connection.
@@ -48,24 +50,40 @@ def require_h2load() -> None:
 
 @dataclass(frozen=True)
 class Part:
-    """One h2load process of a slice: its body and its connections (one stream each)."""
+    """One h2load process of a slice: its body, its connections and streams per connection."""
 
     body: Path
     connections: int
+    streams: int = 1
+
+    @property
+    def in_flight(self) -> int:
+        """Requests this process keeps in flight."""
+        return self.connections * self.streams
 
 
-def plan(bodies: Sequence[Path], in_flight: int, max_processes: int) -> list[list[Part]]:
-    """Slices of h2load processes that send every body with ``in_flight`` requests in flight.
+def plan(
+    bodies: Sequence[Path], in_flight: int, max_processes: int, streams: int = 1
+) -> list[list[Part]]:
+    """Slices of h2load processes that send every body with ``in_flight`` requests in flight,
+    ``streams`` on each connection (``in_flight`` must be a multiple of ``streams``).
 
-    Each slice runs min(max_processes, in_flight, bodies) processes; the last slice wraps
+    Each slice runs min(max_processes, connections, bodies) processes; the last slice wraps
     around to the first bodies so that every slice has the same requests in flight.
     """
-    processes = max(1, min(max_processes, in_flight, len(bodies)))
-    base, extra = divmod(in_flight, processes)
+    if in_flight % streams:
+        raise ValueError(f"{in_flight} in flight is not a whole number of {streams}-stream links")
+    connections = in_flight // streams
+    processes = max(1, min(max_processes, connections, len(bodies)))
+    base, extra = divmod(connections, processes)
     slices = math.ceil(len(bodies) / processes)
     return [
         [
-            Part(bodies[(number * processes + index) % len(bodies)], base + (index < extra))
+            Part(
+                bodies[(number * processes + index) % len(bodies)],
+                base + (index < extra),
+                streams,
+            )
             for index in range(processes)
         ]
         for number in range(slices)
@@ -103,7 +121,7 @@ def _command(url: str, part: Part, *, seconds: float | None, requests: int, log:
     limit = ["-D", f"{max(1, round(seconds * 1000))}ms"] if seconds else ["-n", str(requests)]
     headers = [argument for header in GRPC_HEADERS for argument in ("-H", header)]
     return [
-        H2LOAD, "-c", str(part.connections), "-m", "1", *limit, "-d", str(part.body),
+        H2LOAD, "-c", str(part.connections), "-m", str(part.streams), *limit, "-d", str(part.body),
         *headers, "--log-file", str(log), url,
     ]  # fmt: skip
 
@@ -137,17 +155,17 @@ def run(
 
     With ``seconds``, each slice runs that long (``-D``: a warm-up; requests still in flight at
     the end are cut off). Otherwise each process sends a fixed number of requests: its share
-    of ``rate`` x ``duration`` / slices (at least one per connection).
+    of ``rate`` x ``duration`` / slices (at least one per stream).
     """
     result = Result()
     cpu_before = _children_cpu()
     for number, parts in enumerate(slices):
-        in_flight = sum(part.connections for part in parts)
+        in_flight = sum(part.in_flight for part in parts)
         commands, logs = [], []
         for index, part in enumerate(parts):
-            share = rate * duration / len(slices) * part.connections / in_flight
+            share = rate * duration / len(slices) * part.in_flight / in_flight
             log = directory / f"h2load-{number}-{index}.log"
-            requests = max(part.connections, round(share))
+            requests = max(part.in_flight, round(share))
             commands.append(_command(url, part, seconds=seconds, requests=requests, log=log))
             logs.append(log)
         started = time.perf_counter()

@@ -110,13 +110,15 @@ class Settings:
     duration_s: float
     processes: int
     """h2load processes at once at most (each with its own body)."""
+    streams: int
+    """Requests in flight on each connection."""
     directory: Path
     redis_pid: int
 
 
 def measure(target: Target, in_flight: int, repeat: int, settings: Settings) -> Measurement:
     """Warm up, then one timed run, with CPU and the server's answer counts around it."""
-    slices = h2load.plan(target.files, in_flight, settings.processes)
+    slices = h2load.plan(target.files, in_flight, settings.processes, settings.streams)
     warm = h2load.run(
         target.url, slices, settings.directory, seconds=settings.warmup_s / len(slices)
     )
@@ -292,7 +294,9 @@ def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> Re
         ]
         check_samples(targets, answer.read_bytes(), report, "before")
         assert redis.pid is not None
-        settings = Settings(args.warmup, args.duration, args.h2load_processes, directory, redis.pid)
+        settings = Settings(
+            args.warmup, args.duration, args.h2load_processes, args.streams, directory, redis.pid
+        )
         if args.soak:
             soak(targets[len(echo_targets)], settings, args, report, console)
         else:
@@ -409,7 +413,8 @@ def environment(
         f"items; DecideRequest ~{statistics.fmean(len(b.message) for b in decide):.0f} B; "
         f"echo answer {answer.stat().st_size} B (a real DecideResponse of median size)",
         "load": f"h2load, at most {args.h2load_processes} processes at once, one body each, "
-        f"in-flight split over their connections (1 stream each); {args.warmup:g} s warm-up, "
+        f"in-flight split over their connections ({args.streams} stream(s) each); "
+        f"{args.warmup:g} s warm-up, "
         f"then {args.duration:g} s timed (a fixed count of requests, all completed); "
         f"{args.repeat} repeat(s), interleaved",
         "noise": "a shared 2-core machine: other people's tests run at the same time; "
@@ -480,6 +485,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--batch-bodies", type=int, default=4, help="distinct DecideBatch bodies")
     add("--batch-items", type=int, default=100, help="items per DecideBatch")
     add("--h2load-processes", type=int, default=4, help="h2load processes at once, at most")
+    add(
+        "--streams",
+        type=int,
+        default=1,
+        help="requests in flight per connection (16 with --in-flight 16: one connection)",
+    )
     add("--bursts", type=int, default=5, help="bursts per Tierline server (0: none)")
     add("--burst-size", type=int, default=500, help="concurrent calls per burst")
     add("--burst-deadline", type=float, default=0.05, help="client deadline in a burst (s)")
@@ -503,6 +514,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.soak:
         args.echo, args.tierline = [], args.tierline[:1]
         args.near_cache, args.methods = args.near_cache[:1], ["Decide"]
+    levels = [args.soak_in_flight] if args.soak else args.in_flight
+    if args.streams < 1 or any(level % args.streams for level in levels):
+        parser.error(f"requests in flight {levels} must be multiples of --streams {args.streams}")
     return args
 
 
