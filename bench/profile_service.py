@@ -47,6 +47,10 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 innermost frame that has one (the socket writes of redis-py are the lookup's, a metric observed
 by the handler is metrics); with none, to gRPC + asyncio machinery (MACHINERY) or OTHER."""
 MACHINERY = ("gRPC + asyncio machinery (no Tierline frame)", ("grpc", "asyncio", "cygrpc"))
+KERNEL_IO = "system calls of gRPC (sendmsg, eventfd write, recv, futex)"
+SYSCALLS = frozenset({"sendmsg", "send", "write", "writev", "recv", "recvmsg", "read", "syscall"})
+"""Innermost frames that are the kernel's work for gRPC: on loopback a send also runs the
+receiver's side and wakes it, so this share swells when the machine is busy."""
 OTHER = "other (interpreter, libc, ...)"
 WAITS = frozenset({
     "epoll_wait", "epoll_pwait", "poll", "ppoll", "select", "pselect6", "nanosleep",
@@ -82,9 +86,9 @@ def category(frames: Sequence[str]) -> str:
             if any(fragment in frame for fragment in fragments):
                 return name
     name, fragments = MACHINERY
-    if any(fragment in frame for frame in frames for fragment in fragments):
-        return name
-    return OTHER
+    if not any(fragment in frame for frame in frames for fragment in fragments):
+        return OTHER
+    return KERNEL_IO if frames[-1].split(" (")[0] in SYSCALLS else name
 
 
 def shares(stacks: Stacks) -> collections.Counter[str]:
@@ -209,7 +213,7 @@ def print_profile(console: Console, stacks: Stacks, waiting: int, top: int) -> N
     """The category shares and the function tables."""
     total = sum(count for _, count in stacks)
     title = f"Busy samples by part ({total:,} busy; {waiting:,} blocked waiting, not counted)"
-    console.print(share_table(title, shares(stacks), total, len(CATEGORIES) + 2))
+    console.print(share_table(title, shares(stacks), total, len(CATEGORIES) + 3))
     console.print(share_table("Hottest innermost frames (self)", innermost(stacks), total, top))
     ours = inclusive(stacks, "tierline_server")
     console.print(share_table("Tierline functions (inclusive)", ours, total, top))
