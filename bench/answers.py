@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from mix import Body
@@ -82,8 +82,8 @@ class Accounting:
 def account(method: str, before: Iterable[str], after: Iterable[str], responses: int) -> Accounting:
     """Compare the /metrics texts of every process before and after a run with h2load's
     ``responses``."""
-    counted_before, degraded_before = _sum(before)
-    counted_after, degraded_after = _sum(after)
+    counted_before, degraded_before = counted(before)
+    counted_after, degraded_after = counted(after)
     codes = {
         code: counted_after[(name, code)] - counted_before[(name, code)]
         for (name, code) in counted_after
@@ -92,7 +92,8 @@ def account(method: str, before: Iterable[str], after: Iterable[str], responses:
     return Accounting(method, responses, codes, degraded_after - degraded_before)
 
 
-def _sum(texts: Iterable[str]) -> tuple[Codes, int]:
+def counted(texts: Iterable[str]) -> tuple[Codes, int]:
+    """Answers counted by every process (their /metrics texts), and how many were degraded."""
     codes: Codes = collections.Counter()
     degraded = 0
     for text in texts:
@@ -102,48 +103,65 @@ def _sum(texts: Iterable[str]) -> tuple[Codes, int]:
     return codes, degraded
 
 
+@dataclass
+class Sampled:
+    """What the decoded sample found."""
+
+    decisions: int = 0
+    """Decisions asked for (a batch body asks for many)."""
+    problems: list[str] = field(default_factory=list)
+    """Non-OK statuses and wrong answers: the run fails."""
+    degraded: int = 0
+    """Decisions answered OK but degraded (features unavailable: Redis over its budget or the
+    circuit open). Not wrong, by the design, but not the full decision either: counted apart."""
+
+
 def sample(
     target: str, path: str, bodies: Sequence[Body], *, echo_answer: bytes | None = None
-) -> list[str]:
+) -> Sampled:
     """Send each body once (a Python gRPC client, the very bytes h2load sends) and check the
-    status and the decoded answer; the problems found, empty when every answer is right.
+    status and the decoded answer.
 
     ``echo_answer``: the server is a bare echo and must answer exactly these bytes.
     """
-    problems = []
+    found = Sampled()
     with grpc.insecure_channel(target) as channel:
         call = channel.unary_unary(path)  # bytes in and out: nothing re-encoded
         for body in bodies:
+            found.decisions += len(body.expected)
             try:
                 answer = call(body.message, timeout=SAMPLE_DEADLINE_SECONDS)
             except grpc.RpcError as error:
-                problems.append(f"{body.label}: {error.code().name} {error.details()}")
+                found.problems.append(f"{body.label}: {error.code().name} {error.details()}")
                 continue
             if echo_answer is not None:
                 if answer != echo_answer:
-                    problems.append(f"{body.label}: the echo answered other bytes")
-            else:
-                problems.extend(f"{body.label}: {problem}" for problem in check(body, answer))
-    return problems
+                    found.problems.append(f"{body.label}: the echo answered other bytes")
+                continue
+            problems, degraded = check(body, answer)
+            found.problems.extend(f"{body.label}: {problem}" for problem in problems)
+            found.degraded += degraded
+    return found
 
 
-def check(body: Body, answer: bytes) -> list[str]:
-    """What is wrong with Tierline's answer to ``body`` (Decide or DecideBatch)."""
+def check(body: Body, answer: bytes) -> tuple[list[str], int]:
+    """What is wrong with Tierline's answer to ``body`` (Decide or DecideBatch), and how many
+    of its decisions were degraded (their tier is ``unknown`` by design: not compared)."""
     if not body.batch:
         decisions = [pb.DecideResponse.FromString(answer).decision]
     else:
         results = pb.DecideBatchResponse.FromString(answer).results
         bad = [result.status.code for result in results if result.status.code != 0]
         if bad or len(results) != len(body.expected):
-            return [f"{len(bad)} items not OK (codes {sorted(set(bad))}) of {len(results)}"]
+            return [f"{len(bad)} items not OK (codes {sorted(set(bad))}) of {len(results)}"], 0
         decisions = [result.decision for result in results]
-    problems = []
+    problems, degraded = [], 0
     for decision, expected in zip(decisions, body.expected, strict=True):
-        if decision.customer_id != expected.customer_id or decision.tier != expected.tier:
+        if decision.degraded:
+            degraded += 1
+        elif decision.customer_id != expected.customer_id or decision.tier != expected.tier:
             problems.append(
                 f"asked {expected.customer_id} ({expected.tier}), "
                 f"answered {decision.customer_id} ({decision.tier})"
             )
-        if decision.degraded:
-            problems.append(f"{expected.customer_id}: degraded ({decision.degraded_reason})")
-    return problems
+    return problems, degraded

@@ -76,6 +76,10 @@ class Report:
     bursts: dict[str, BurstResult] = field(default_factory=dict)
     samples: dict[str, list[str]] = field(default_factory=dict)
     """Problems found by the decoded samples, by server (empty lists: all answers right)."""
+    sampled: dict[str, int] = field(default_factory=dict)
+    """Decisions the decoded samples checked, by server."""
+    sample_degraded: dict[str, int] = field(default_factory=dict)
+    """Degraded decisions in the decoded samples, by server."""
     soak: list[SoakPoint] = field(default_factory=list)
 
     @property
@@ -307,6 +311,8 @@ def to_json(report: Report) -> dict[str, Any]:
             for server, result in report.bursts.items()
         },
         "samples": report.samples,
+        "sampled": report.sampled,
+        "sample_degraded": report.sample_degraded,
         "soak": [dataclasses.asdict(point) for point in report.soak],
         "failures": report.failures,
     }

@@ -54,7 +54,11 @@ from report import (
     write_json,
 )
 from rich.console import Console
-from tierline_server.config import DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT_SECONDS
+from tierline_server.config import (
+    DEFAULT_BREAKER_COOLDOWN_SECONDS,
+    DEFAULT_KEY_PREFIX,
+    DEFAULT_REDIS_TIMEOUT_SECONDS,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DECIDE_PATH = "/tierline.v1.EntitlementService/Decide"
@@ -80,6 +84,8 @@ PROCESS_MODEL_ECHOES = [
 ]
 """Every echo model of the process-model question."""
 CAPTURED_WIDTH = 200
+SETTLE_SECONDS = 0.1
+SETTLE_TIMEOUT_SECONDS = 30.0
 BURST_PAUSE_SECONDS = 0.5
 
 
@@ -122,6 +128,7 @@ def measure(target: Target, in_flight: int, repeat: int, settings: Settings) -> 
     warm = h2load.run(
         target.url, slices, settings.directory, seconds=settings.warmup_s / len(slices)
     )
+    settle(target.server)
     pids = target.server.pids()
     before_texts = [servers.scrape(url) for url in target.server.metrics_urls]
     cpu_before = _cpu(pids)
@@ -301,9 +308,12 @@ def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> Re
             soak(targets[len(echo_targets)], settings, args, report, console)
         else:
             drive(targets, settings, args, report, console)
-            if args.bursts:
-                burst(tierlines, by_tier, args, report, console)
+        # Before the bursts (they can open the Redis circuit), once a circuit the load opened has
+        # closed again: a degraded answer's tier is 'unknown', so it cannot be checked.
+        time.sleep(2 * DEFAULT_BREAKER_COOLDOWN_SECONDS)
         check_samples(targets, answer.read_bytes(), report, "after")
+        if args.bursts:
+            burst(tierlines, by_tier, args, report, console)
         for process in report.memory:
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 process.end_kib = procfs.rss_kib(process.pid)
@@ -385,7 +395,27 @@ def check_samples(targets: Sequence[Target], echo: bytes, report: Report, when: 
             target.bodies,
             echo_answer=None if target.is_tierline else echo,
         )
-        report.samples.setdefault(target.server.name, []).extend(f"{when}: {p}" for p in found)
+        name = target.server.name
+        report.samples.setdefault(name, []).extend(f"{when}: {p}" for p in found.problems)
+        report.sampled[name] = report.sampled.get(name, 0) + found.decisions
+        report.sample_degraded[name] = report.sample_degraded.get(name, 0) + found.degraded
+
+
+def settle(server: servers.Server) -> None:
+    """Wait until the server has finished what the warm-up left in flight (h2load -D cuts its
+    requests off at the end; the server still answers or cancels them), so that none of them
+    is counted in the timed run."""
+    if not server.metrics_urls:
+        time.sleep(SETTLE_SECONDS)  # a bare echo answers in microseconds
+        return
+    previous = None
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        now = answers.counted(servers.scrape(url) for url in server.metrics_urls)
+        if now == previous:
+            return
+        previous = now
+        time.sleep(SETTLE_SECONDS)
 
 
 def environment(
@@ -513,7 +543,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.repeat = max(args.repeat, 3)
     if args.soak:
         args.echo, args.tierline = [], args.tierline[:1]
-        args.near_cache, args.methods = args.near_cache[:1], ["Decide"]
+        args.near_cache, args.methods, args.bursts = args.near_cache[:1], ["Decide"], 0
     levels = [args.soak_in_flight] if args.soak else args.in_flight
     if args.streams < 1 or any(level % args.streams for level in levels):
         parser.error(f"requests in flight {levels} must be multiples of --streams {args.streams}")
@@ -538,6 +568,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report.soak:
         console.print(soak_table(report.soak))
     console.print(memory_table(report.memory))
+    console.print(
+        f"decoded samples: {sum(report.sampled.values())} decisions checked, "
+        f"{sum(report.sample_degraded.values())} degraded decisions among them",
+        highlight=False,
+    )
     failures = report.failures
     for failure in failures[:20]:
         console.print(f"[red]FAILED[/red] {failure}", highlight=False)
