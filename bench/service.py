@@ -10,7 +10,7 @@ then sends a timed run (see h2load.py); the status of every answer is checked (s
 then bursts from the Python asyncio client (see load.py). Prints the tables, writes the JSON
 result, and exits 1 if any answer was not OK.
 
-    python bench/service.py                          # the default run, about 10 minutes
+    python bench/service.py                          # the default run, about 4 minutes
     python bench/service.py --process-model          # every echo model at 16 in flight, 3 times
     python bench/service.py --soak                   # 10 minutes at 16 in flight, RSS every 30 s
     python bench/service.py --in-flight 16 --tierline 1 --echo aio --duration 2   # quick
