@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the test support that starts a real redis-server
 
 from engine import make_samples  # noqa: E402
-from features import redis_version  # noqa: E402
+from environment import redis_version  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -152,11 +152,12 @@ def request_path(made: Sequence[Decision], batch: int) -> dict[str, PerCall]:
     """(a): every decision sampled, a quarter sampled, and the queue full."""
     unused = "redis://127.0.0.1:1/0"  # never started: append alone is timed
     results = {}
-    for name, settings in {
+    variants: dict[str, dict[str, float]] = {
         "append, all sampled (queued)": {},
         "append, 1 in 4 sampled": {"sample_decide": 0.25},
         "append, queue full (dropped, counted)": {"queue_size": 1},
-    }.items():
+    }
+    for name, settings in variants.items():
         results[name] = time_appends(
             writer(unused, Metrics(CollectorRegistry()), **settings), made, batch
         )

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the test support that starts a real redis-server
 
 import redis  # noqa: E402
-from features import redis_version  # noqa: E402
+from environment import redis_version  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from support.redis_server import RedisServer  # noqa: E402
