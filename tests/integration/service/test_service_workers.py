@@ -14,6 +14,8 @@ from support.metrics import metric, scrape
 from support.requests import request
 from support.tierline_process import TierlineProcess
 from support.waiting import wait_for
+from tierline import EntitlementClient
+from tierline.core import DEFAULT_CONNECTIONS
 from tierline.v1 import entitlement_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -208,3 +210,25 @@ def test_watch_reloads_when_the_files_change(
             ),
             what="the watched change served",
         )
+
+
+def established_connections(port: int) -> int:
+    """TCP connections accepted on ``port`` (server side), from /proc/net/tcp and tcp6."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, _, state = line.split()[1:4]
+            count += int(local.rsplit(":", 1)[1], 16) == port and state == "01"
+    return count
+
+
+def test_the_client_opens_several_connections_for_the_workers_to_share(
+    two_workers: TierlineProcess,
+) -> None:
+    port = int(two_workers.target.rsplit(":", 1)[1])
+    before = established_connections(port)
+
+    with EntitlementClient(two_workers.target, timeout=TIMEOUT) as client:
+        for _ in range(20):
+            client.decide("gold-1", "phone")
+        assert established_connections(port) - before == DEFAULT_CONNECTIONS
