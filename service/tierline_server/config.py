@@ -423,6 +423,13 @@ class ServerConfig:
         "serving processes sharing the port, each with its own engine (default: usable CPUs)",
         positive_int,
     )
+    pin_workers: bool = setting(
+        False,
+        "--pin-workers",
+        "pin each worker to one of the usable CPUs (worker i to the i-th): faster when the server "
+        "has its CPUs to itself, harmful when other processes are pinned to the same ones",
+        boolean,
+    )
     watch: bool = setting(
         False, "--watch", "reload the policy when its files change (checked every second)",
         boolean,

@@ -232,3 +232,12 @@ def test_the_client_opens_several_connections_for_the_workers_to_share(
         for _ in range(20):
             client.decide("gold-1", "phone")
         assert established_connections(port) - before == DEFAULT_CONNECTIONS
+
+
+def test_workers_can_be_pinned_one_per_cpu(start_server: ServerFactory, redis_url: str) -> None:
+    usable = sorted(os.sched_getaffinity(0))
+    server = start_server(redis_url, extra_args=["--workers", "2", "--pin-workers"])
+
+    pinned = sorted(tuple(os.sched_getaffinity(pid)) for pid in workers_of(server))
+
+    assert pinned == sorted((usable[slot % len(usable)],) for slot in range(2))
