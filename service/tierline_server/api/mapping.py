@@ -52,7 +52,8 @@ def _decision_message(decision: Decision) -> pb.Decision:
         if len(_BUILT) >= BUILT_KEPT:
             _BUILT.clear()
         built = _BUILT[id(decision)] = (decision, decision_message(decision).SerializeToString())
-    return pb.Decision.FromString(built[1])
+    message: pb.Decision = pb.Decision.FromString(built[1])
+    return message
 
 
 def decision_message(decision: Decision) -> pb.Decision:
