@@ -5,6 +5,10 @@ at the end. Prints figures; it is not a test.
 
     python bench/features.py                  # 1M rows, 20k lookups per case
     python bench/features.py --rows 100000    # quicker
+    python bench/features.py --rows 100000 --concurrency 1,16,64,256 --redis-timeout 1
+
+Lookups are measured one in flight (latency by source) and with several in flight, each
+caller a task of its own issuing lookups back to back (throughput and latency per lookup).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import redis
@@ -27,15 +31,16 @@ from prometheus_client import CollectorRegistry
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import demo, loader, redis_client
 from tierline_server.features.lookup import FeatureSource
+from tierline_server.features.records import CustomerRecords
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 100
+"""Customers per lookup_many call in the batch case (DecideBatch allows up to 1000)."""
 LookupCall = Callable[[FeatureStore, int], Awaitable[list[FeatureSource]]]
 """One benchmarked call: the store and the call's index -> the sources of what it found."""
-"""Customers per lookup_many call in the batch case (DecideBatch allows up to 1000)."""
 
 
 def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -77,7 +82,7 @@ def bench_loader(url: str, directory: Path, rows: int) -> None:
     with redis_client.writer_client(settings) as client:
         client.ping()
         before = peak_rss_bytes()
-        summary = loader.load_file(source, policy, client, settings)
+        summary = loader.load_file(source, policy, CustomerRecords(client, settings))
     after = peak_rss_bytes()
     size_mb = source.stat().st_size / 1e6
     print(
@@ -92,29 +97,52 @@ def bench_loader(url: str, directory: Path, rows: int) -> None:
     print(f"loader: tiers {tiers}")
 
 
-async def latencies(
-    lookup: Callable[[int], Awaitable[list[FeatureSource]]], count: int
-) -> tuple[list[float], dict[FeatureSource, int]]:
-    """Microseconds per call of ``lookup`` (after a warm-up), and the sources it returned."""
-    for index in range(min(1000, count)):
-        await lookup(index % count)
-    timings, sources = [], dict.fromkeys(FeatureSource, 0)
-    for index in range(count):
-        started = time.perf_counter_ns()
-        found = await lookup(index)
-        timings.append((time.perf_counter_ns() - started) / 1000)
-        for source in found:
-            sources[source] += 1
-    return timings, sources
+async def run_callers(
+    lookup: Callable[[int], Awaitable[list[FeatureSource]]], count: int, concurrency: int
+) -> tuple[list[float], dict[FeatureSource, int], float]:
+    """``count`` calls of ``lookup`` from ``concurrency`` tasks, each issuing its next call as soon
+    as the last returns (after a warm-up): microseconds per call, the sources returned, and the
+    wall-clock seconds of the timed part."""
+    timings: list[float] = []
+    sources = dict.fromkeys(FeatureSource, 0)
+
+    async def caller(indices: Iterator[int], timed: bool) -> None:
+        for index in indices:  # shared by the callers: each index is taken once
+            started = time.perf_counter_ns()
+            found = await lookup(index)
+            if timed:
+                timings.append((time.perf_counter_ns() - started) / 1000)
+                for source in found:
+                    sources[source] += 1
+
+    for timed, calls in ((False, min(1000, count)), (True, count)):
+        indices = iter(range(calls))
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(indices, timed) for _ in range(concurrency)))
+    return timings, sources, time.perf_counter() - started
 
 
-def report(name: str, timings: list[float], sources: dict[FeatureSource, int]) -> None:
-    """One line: p50, p99, max, and the sources seen."""
+def report(
+    name: str,
+    timings: list[float],
+    sources: dict[FeatureSource, int],
+    seconds: float,
+    metrics: Metrics,
+) -> None:
+    """One line: p50, p99, max, calls/s, the sources seen and any Redis errors."""
     cuts = statistics.quantiles(timings, n=100)
     seen = ", ".join(f"{source.value} {n:,}" for source, n in sources.items() if n)
+    failures = {
+        sample.labels["kind"]: int(sample.value)
+        for metric in metrics.registry.collect()
+        if metric.name == "tierline_redis_errors"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.value
+    }
     print(
-        f"  {name:<24} p50 {cuts[49]:8.1f} us   p99 {cuts[98]:8.1f} us   "
-        f"max {max(timings):9.1f} us   ({seen})"
+        f"  {name:<30} p50 {cuts[49]:8.1f} us   p99 {cuts[98]:8.1f} us   "
+        f"max {max(timings):9.1f} us   {len(timings) / seconds:9,.0f}/s   ({seen})"
+        + (f"   Redis errors {failures}" if failures else "")
     )
 
 
@@ -128,10 +156,12 @@ async def batch(store: FeatureStore, customer_ids: list[str]) -> list[FeatureSou
     return [found.source for found in await store.lookup_many(customer_ids)]
 
 
-async def bench_lookups(url: str, rows: int, count: int) -> None:
-    """Sequential lookups (one in flight) through FeatureStore, by where features come from."""
+async def bench_lookups(
+    settings: RedisSettings, rows: int, count: int, concurrency: list[int]
+) -> None:
+    """Lookups through FeatureStore: one in flight by where features come from, then Redis hits
+    with several in flight."""
     policy = load_policy(REPO / "rules")
-    settings = RedisSettings(url=url)  # the default read budget
     rng = random.Random(2)
     width = max(6, len(str(rows)))
     known = [f"c{rng.randint(1, rows):0{width}d}" for _ in range(count)]
@@ -139,22 +169,32 @@ async def bench_lookups(url: str, rows: int, count: int) -> None:
     hot = known[:100]  # a small working set stays in the near-cache
     batches = [known[i : i + BATCH] for i in range(0, count, BATCH)]
     cached, off = NearCacheSettings(ttl_seconds=3600), NearCacheSettings(enabled=False)
-    cases: list[tuple[str, NearCacheSettings, LookupCall, int]] = [
-        ("near-cache hit", cached, lambda store, i: single(store, hot[i % len(hot)]), count),
-        ("Redis hit (cache off)", off, lambda store, i: single(store, known[i]), count),
-        ("Redis miss (cache off)", off, lambda store, i: single(store, unknown[i]), count),
-        (f"lookup_many({BATCH}), Redis", off, lambda s, i: batch(s, batches[i]), len(batches)),
+    cases: list[tuple[str, NearCacheSettings, LookupCall, int, int]] = [
+        ("near-cache hit", cached, lambda store, i: single(store, hot[i % len(hot)]), count, 1),
+        ("Redis hit (cache off)", off, lambda store, i: single(store, known[i]), count, 1),
+        ("Redis miss (cache off)", off, lambda store, i: single(store, unknown[i]), count, 1),
+        (f"lookup_many({BATCH}), Redis", off, lambda s, i: batch(s, batches[i]), len(batches), 1),
+    ]
+    cases += [
+        (f"Redis hit, {n} in flight", off, lambda store, i: single(store, known[i]), count, n)
+        for n in concurrency
+        if n > 1
     ]
     budget_ms = settings.timeout_seconds * 1000
-    print(f"lookups: sequential calls, one in flight, read budget {budget_ms:g} ms")
-    for name, cache, call, calls in cases:
-        store = FeatureStore(policy, settings, cache, Metrics(CollectorRegistry()))
+    print(f"lookups: read budget {budget_ms:g} ms; one in flight unless said otherwise")
+    for name, cache, call, calls, callers in cases:
+        metrics = Metrics(CollectorRegistry())
+        store = FeatureStore(policy, settings, cache, metrics)
         await store.start()
         try:
             while cache.enabled and not store.is_listening:  # subscribing clears the cache
                 await asyncio.sleep(0.01)
-            timings, sources = await latencies(lambda i: call(store, i), calls)  # noqa: B023
-            report(name, timings, sources)
+            timings, sources, seconds = await run_callers(
+                lambda i: call(store, i),  # noqa: B023
+                calls,
+                callers,
+            )
+            report(name, timings, sources, seconds, metrics)
         finally:
             await store.close()
 
@@ -164,13 +204,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="customers to load")
     parser.add_argument("--lookups", type=int, default=20_000, help="lookups per case")
+    parser.add_argument(
+        "--concurrency",
+        default="1,16,64",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="lookups in flight for the Redis-hit case, comma-separated",
+    )
+    parser.add_argument(
+        "--redis-timeout",
+        type=float,
+        default=RedisSettings().timeout_seconds,
+        help="read budget in seconds (default: the server's); on a busy machine a larger one "
+        "keeps the circuit breaker out of the figures",
+    )
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, redis-py {redis.__version__}, {redis_version()}")
     with tempfile.TemporaryDirectory() as directory:
         process, url = start_redis(Path(directory))
         try:
             bench_loader(url, Path(directory), args.rows)
-            asyncio.run(bench_lookups(url, args.rows, args.lookups))
+            settings = RedisSettings(url=url, timeout_seconds=args.redis_timeout)
+            asyncio.run(bench_lookups(settings, args.rows, args.lookups, args.concurrency))
         finally:
             process.terminate()
             process.wait()
