@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tierline_server.features.lookup import FeatureSource
+from tierline_server.features.lookup import BadRecord, FeatureSource
 from tierline_server.features.redis_client import ErrorKind
 
 LATENCY_BUCKETS = (
@@ -139,6 +139,13 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        self.bad_feature_records = Counter(
+            "tierline_bad_feature_records_total",
+            "Customer records read from Redis that were malformed, by reason (the customer is "
+            "treated as unknown, or the bad values as undecodable; Redis is not at fault).",
+            ["reason"],
+            registry=registry,
+        )
         self._initialise_labels()
 
     def _initialise_labels(self) -> None:
@@ -154,6 +161,8 @@ class Metrics:
         for method in RPC_METHODS:
             for code in ("OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"):
                 self.rpcs.labels(method, code)
+        for reason in BadRecord:
+            self.bad_feature_records.labels(reason.value)
 
     def track_policy(
         self, *, name: str, version: str, checksum: str, rules: Iterable[str],

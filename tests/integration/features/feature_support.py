@@ -14,6 +14,7 @@ from support.paths import REPO
 from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import keys
+from tierline_server.features.redis_client import ErrorKind
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiled import Policy
@@ -73,6 +74,16 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
 def errors(metrics: Metrics, kind: str) -> float:
     """Redis errors of one kind counted so far."""
     return sample(metrics, "tierline_redis_errors_total", kind=kind)
+
+
+def all_errors(metrics: Metrics) -> float:
+    """Redis errors of every kind counted so far."""
+    return sum(errors(metrics, kind.value) for kind in ErrorKind)
+
+
+def bad_records(metrics: Metrics, reason: str) -> float:
+    """Malformed customer records counted so far for one reason."""
+    return sample(metrics, "tierline_bad_feature_records_total", reason=reason)
 
 
 def write(url: str, customer_id: str, updated: float | None = None, **fields: str) -> None:

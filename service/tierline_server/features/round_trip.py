@@ -1,0 +1,149 @@
+"""One round trip of the read path: several commands sent together, every reply read.
+
+A single node is driven at the connection level of redis-py: its command and pipeline layers
+cost more per call (pool locks, observability hooks, a timer per read) than the round trip to a
+nearby Redis. A cluster goes through redis-py's cluster pipeline, which routes each key to its
+node and follows MOVED and ASK.
+
+Neither sets a read timeout of its own: the caller bounds the whole round trip with its budget
+(``deadline.within``) and cancels it when the budget is spent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeAlias
+
+import redis.asyncio
+from redis import exceptions
+from redis.asyncio.connection import AbstractConnection
+
+from tierline_server.features.redis_client import AsyncClient
+
+Command: TypeAlias = tuple[Any, ...]
+Reply: TypeAlias = Any
+"""A command's reply; a ``redis.exceptions.ResponseError`` when Redis answered with an error."""
+
+
+class RoundTrip(Protocol):
+    """Sends commands in one round trip and returns their replies in order: an error reply
+    stands in the list; anything else (connection, cluster) raises."""
+
+    async def __call__(self, commands: Sequence[Command]) -> list[Reply]: ...
+
+    async def everywhere(self, command: Command) -> None:
+        """Send a command without keys to every primary (SCRIPT LOAD, PING); raises on an
+        error reply too."""
+
+
+def round_trip(client: AsyncClient, connect_timeout_seconds: float) -> RoundTrip:
+    """The round trip for a client of a single node or of a cluster."""
+    if isinstance(client, redis.asyncio.RedisCluster):
+        return ClusterRoundTrip(client)
+    return NodeRoundTrip(client, connect_timeout_seconds)
+
+
+class NodeRoundTrip:
+    """Round trips on the connections of one node's pool (this class is their only user).
+
+    A connection that has to be opened is opened apart from the caller, within the connect
+    timeout: when the caller's budget runs out first (a TLS handshake far away can take longer
+    than one read), the connection still opens and serves the next round trip. A failed or
+    interrupted exchange leaves no connection with unread replies behind: redis-py drops the
+    connection on any error or cancellation while it sends or reads.
+    """
+
+    def __init__(self, client: redis.asyncio.Redis, connect_timeout_seconds: float) -> None:
+        self._pool = client.connection_pool
+        self._connect_timeout = connect_timeout_seconds
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, commands: Sequence[Command]) -> list[Reply]:
+        # (redis-py leaves these two unannotated)
+        connection: AbstractConnection = self._pool.get_available_connection()  # type: ignore[no-untyped-call]
+        if not connection.is_connected:
+            await self._open(connection)
+        try:
+            replies: list[Reply] = await connection.retry.call_with_retry(
+                lambda: _exchange(connection, commands), lambda _: connection.disconnect()
+            )
+            return replies
+        finally:
+            await self._pool.release(connection)
+
+    async def everywhere(self, command: Command) -> None:
+        """Send a command without keys to the node; raises on an error reply too."""
+        (reply,) = await self([command])
+        if isinstance(reply, exceptions.ResponseError):
+            raise reply
+
+    async def _open(self, connection: AbstractConnection) -> None:
+        opening = asyncio.ensure_future(
+            asyncio.wait_for(connection.connect(), self._connect_timeout)  # type: ignore[no-untyped-call]
+        )
+        try:
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            if not opening.done():  # the caller gave up: the pool gets it once it is open
+                self._in_background(self._release_when_open(opening, connection))
+            raise
+        except BaseException:
+            await self._give_back_closed(connection)
+            raise
+
+    async def _release_when_open(
+        self, opening: asyncio.Future[None], connection: AbstractConnection
+    ) -> None:
+        try:
+            await opening
+        except BaseException:
+            await self._give_back_closed(connection)
+            raise
+        await self._pool.release(connection)
+
+    async def _give_back_closed(self, connection: AbstractConnection) -> None:
+        # A handshake cut short leaves a socket whose replies are still to come: close it.
+        await connection.disconnect()
+        await self._pool.release(connection)
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a connection that failed to open is counted elsewhere
+
+
+async def _exchange(connection: AbstractConnection, commands: Sequence[Command]) -> list[Reply]:
+    await connection.send_packed_command(connection.pack_commands(commands))
+    replies: list[Reply] = []
+    for _ in commands:
+        try:
+            # math.inf: no read timeout of redis-py's own (the caller's deadline applies).
+            replies.append(await connection.read_response(timeout=math.inf))
+        except exceptions.ResponseError as error:
+            replies.append(error)
+    return replies
+
+
+class ClusterRoundTrip:
+    """A pipeline through redis-py's cluster client, which sends each command to its node."""
+
+    def __init__(self, client: redis.asyncio.RedisCluster) -> None:
+        self._client = client
+
+    async def __call__(self, commands: Sequence[Command]) -> list[Reply]:
+        pipeline = self._client.pipeline()
+        for command in commands:
+            pipeline.execute_command(*command)
+        replies: list[Reply] = await pipeline.execute(raise_on_error=False)
+        return replies
+
+    async def everywhere(self, command: Command) -> None:
+        """Send a command without keys to every primary; raises on an error reply too."""
+        await self._client.execute_command(*command, target_nodes=self._client.PRIMARIES)
