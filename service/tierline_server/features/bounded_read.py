@@ -103,7 +103,7 @@ class BoundedReader:
 
     async def load_script(self) -> None:
         """Load the script on every primary; raises when Redis cannot be reached."""
-        await self._round_trip.everywhere(("SCRIPT", "LOAD", SCRIPT))
+        await self._round_trip.everywhere(("SCRIPT LOAD", SCRIPT))
 
     async def read(
         self, keys: Sequence[str], fields: Sequence[str]
