@@ -1,4 +1,4 @@
-"""Feature store benchmark: lookup latency by source, loader throughput and memory.
+"""Feature store benchmark: loader throughput and memory, read commands, lookup latency.
 
 Starts its own redis-server (on PATH) on a free loopback port, without persistence, and stops it
 at the end. Prints figures; it is not a test.
@@ -7,8 +7,9 @@ at the end. Prints figures; it is not a test.
     python bench/features.py --rows 100000    # quicker
     python bench/features.py --rows 100000 --concurrency 1,16,64,256 --redis-timeout 1
 
-Lookups are measured one in flight (latency by source) and with several in flight, each
-caller a task of its own issuing lookups back to back (throughput and latency per lookup).
+The bounded-read script is compared with a plain HMGET (Redis's CPU per call and the client's
+wall time). Lookups are measured one in flight (latency by source) and with several in flight,
+each caller a task of its own issuing lookups back to back (throughput and latency per lookup).
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 from prometheus_client import CollectorRegistry
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import demo, loader, redis_client
+from tierline_server.features.bounded_read import SCRIPT, SCRIPT_SHA
+from tierline_server.features.codec import FeatureCodec
 from tierline_server.features.lookup import FeatureSource
 from tierline_server.features.records import CustomerRecords
 from tierline_server.features.store import FeatureStore
@@ -97,41 +101,48 @@ def bench_loader(url: str, directory: Path, rows: int) -> None:
     print(f"loader: tiers {tiers}")
 
 
+@dataclass
+class Run:
+    """What a timed run of calls measured."""
+
+    timings: list[float]
+    """Microseconds per call."""
+    sources: dict[FeatureSource, int]
+    """Where the features came from, over all calls."""
+    seconds: float = 0.0
+    """Wall-clock time of the whole run."""
+    cpu_seconds: float = 0.0
+    """This process's CPU time during the run: less sensitive to a busy machine than wall time."""
+
+
 async def run_callers(
     lookup: Callable[[int], Awaitable[list[FeatureSource]]], count: int, concurrency: int
-) -> tuple[list[float], dict[FeatureSource, int], float]:
+) -> Run:
     """``count`` calls of ``lookup`` from ``concurrency`` tasks, each issuing its next call as soon
-    as the last returns (after a warm-up): microseconds per call, the sources returned, and the
-    wall-clock seconds of the timed part."""
-    timings: list[float] = []
-    sources = dict.fromkeys(FeatureSource, 0)
+    as the last returns (after a warm-up)."""
+    run = Run([], dict.fromkeys(FeatureSource, 0))
 
     async def caller(indices: Iterator[int], timed: bool) -> None:
         for index in indices:  # shared by the callers: each index is taken once
             started = time.perf_counter_ns()
             found = await lookup(index)
             if timed:
-                timings.append((time.perf_counter_ns() - started) / 1000)
+                run.timings.append((time.perf_counter_ns() - started) / 1000)
                 for source in found:
-                    sources[source] += 1
+                    run.sources[source] += 1
 
     for timed, calls in ((False, min(1000, count)), (True, count)):
         indices = iter(range(calls))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(caller(indices, timed) for _ in range(concurrency)))
-    return timings, sources, time.perf_counter() - started
+    run.seconds, run.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    return run
 
 
-def report(
-    name: str,
-    timings: list[float],
-    sources: dict[FeatureSource, int],
-    seconds: float,
-    metrics: Metrics,
-) -> None:
-    """One line: p50, p99, max, calls/s, the sources seen and any Redis errors."""
-    cuts = statistics.quantiles(timings, n=100)
-    seen = ", ".join(f"{source.value} {n:,}" for source, n in sources.items() if n)
+def report(name: str, run: Run, metrics: Metrics) -> None:
+    """One line: p50, p99, max, calls/s, CPU per call, the sources seen and any Redis errors."""
+    cuts = statistics.quantiles(run.timings, n=100)
+    seen = ", ".join(f"{source.value} {n:,}" for source, n in run.sources.items() if n)
     failures = {
         sample.labels["kind"]: int(sample.value)
         for metric in metrics.registry.collect()
@@ -139,9 +150,11 @@ def report(
         for sample in metric.samples
         if sample.name.endswith("_total") and sample.value
     }
+    calls = len(run.timings)
     print(
         f"  {name:<30} p50 {cuts[49]:8.1f} us   p99 {cuts[98]:8.1f} us   "
-        f"max {max(timings):9.1f} us   {len(timings) / seconds:9,.0f}/s   ({seen})"
+        f"max {max(run.timings):9.1f} us   {calls / run.seconds:7,.0f}/s   "
+        f"CPU {run.cpu_seconds / calls * 1e6:6.1f} us/call   ({seen})"
         + (f"   Redis errors {failures}" if failures else "")
     )
 
@@ -189,14 +202,49 @@ async def bench_lookups(
         try:
             while cache.enabled and not store.is_listening:  # subscribing clears the cache
                 await asyncio.sleep(0.01)
-            timings, sources, seconds = await run_callers(
+            run = await run_callers(
                 lambda i: call(store, i),  # noqa: B023
                 calls,
                 callers,
             )
-            report(name, timings, sources, seconds, metrics)
+            report(name, run, metrics)
         finally:
             await store.close()
+
+
+def bench_commands(url: str, rows: int, count: int) -> None:
+    """What the bounded-read script costs against a plain HMGET, per key: Redis's own CPU
+    (INFO commandstats) and the client's wall time, one key per round trip and 100 per round
+    trip. The lookups above use EVALSHA."""
+    fields = FeatureCodec(load_policy(REPO / "rules").features).fields
+    rng = random.Random(3)
+    width = max(6, len(str(rows)))
+    keys_ = [f"tierline:customer:c{rng.randint(1, rows):0{width}d}" for _ in range(count)]
+    limit = RedisSettings().max_value_bytes
+    variants: dict[str, Callable[[str], tuple[object, ...]]] = {
+        "HMGET": lambda key: ("HMGET", key, *fields),
+        "EVALSHA script": lambda key: ("EVALSHA", SCRIPT_SHA, 1, key, limit, *fields),
+        "EVAL script": lambda key: ("EVAL", SCRIPT, 1, key, limit, *fields),
+    }
+    print("commands: per key; Redis CPU from INFO commandstats, wall time at the client")
+    with redis.Redis.from_url(url) as client:
+        client.script_load(SCRIPT)
+        for name, command in variants.items():
+            stat = "cmdstat_" + command("k")[0].lower()
+            for per_trip in (1, BATCH):
+                client.config_resetstat()
+                started = time.perf_counter()
+                for start in range(0, count, per_trip):
+                    pipeline = client.pipeline(transaction=False)
+                    for key in keys_[start : start + per_trip]:
+                        pipeline.execute_command(*command(key))
+                    pipeline.execute()
+                wall = (time.perf_counter() - started) / count * 1e6
+                server = client.info("commandstats")[stat]["usec_per_call"]
+                print(
+                    f"  {name:<16} {per_trip:>3} per round trip   Redis {server:6.2f} us   "
+                    f"client wall {wall:7.1f} us"
+                )
 
 
 def main() -> None:
@@ -224,6 +272,7 @@ def main() -> None:
         try:
             bench_loader(url, Path(directory), args.rows)
             settings = RedisSettings(url=url, timeout_seconds=args.redis_timeout)
+            bench_commands(url, args.rows, args.lookups)
             asyncio.run(bench_lookups(settings, args.rows, args.lookups, args.concurrency))
         finally:
             process.terminate()

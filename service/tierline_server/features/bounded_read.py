@@ -20,7 +20,7 @@ from typing import Any, Final, TypeAlias
 
 from redis import exceptions
 
-from tierline_server.features.round_trip import Command, RoundTrip
+from tierline_server.features.round_trip import Command, RoundTrip, command, resp
 
 SCRIPT: Final = """\
 local kind = redis.call('TYPE', KEYS[1])['ok']
@@ -48,6 +48,10 @@ entry per field: its value, nil when absent, or 0 when longer than the limit."""
 
 SCRIPT_SHA: Final = hashlib.sha1(SCRIPT.encode()).hexdigest()
 """How EVALSHA names the script (SHA1 is what Redis uses, not a security measure)."""
+
+LOAD_SCRIPT: Final = command("SCRIPT LOAD", SCRIPT.encode())
+CALL: Final = ("EVALSHA", SCRIPT_SHA.encode(), b"1")
+"""What every read command starts with (then the key, the limit, the fields)."""
 
 
 class StoredKind(enum.Enum):
@@ -99,20 +103,21 @@ class BoundedReader:
 
     def __init__(self, round_trip: RoundTrip, max_value_bytes: int) -> None:
         self._round_trip = round_trip
-        self._max_value_bytes = max_value_bytes
+        self._limit = str(max_value_bytes).encode()
+        self._fields: Sequence[str] = ()
+        self._tail: tuple[bytes, ...] = ()
+        self._framing = (b"", b"")
 
     async def load_script(self) -> None:
         """Load the script on every primary; raises when Redis cannot be reached."""
-        await self._round_trip.everywhere(("SCRIPT LOAD", SCRIPT))
+        await self._round_trip.everywhere(LOAD_SCRIPT)
 
     async def read(
         self, keys: Sequence[str], fields: Sequence[str]
     ) -> list[StoredRecord | exceptions.ResponseError]:
         """Each key's record (one round trip, two after a NOSCRIPT), or the error Redis answered
         for that key; raises when Redis cannot be reached."""
-        commands: list[Command] = [
-            ("EVALSHA", SCRIPT_SHA, 1, key, self._max_value_bytes, *fields) for key in keys
-        ]
+        commands = self._commands(keys, fields)
         replies = await self._round_trip(commands)
         unknown = [
             index
@@ -128,3 +133,19 @@ class BoundedReader:
             reply if isinstance(reply, exceptions.ResponseError) else stored_record(reply)
             for reply in replies
         ]
+
+    def _commands(self, keys: Sequence[str], fields: Sequence[str]) -> list[Command]:
+        """EVALSHA sha 1 key limit field...: all but the key framed once per set of fields."""
+        if fields != self._fields:
+            self._fields = fields
+            self._tail = (self._limit, *(field.encode() for field in fields))
+            count = len(CALL) + 1 + len(self._tail)
+            head = (CALL[0].encode(), *CALL[1:])
+            self._framing = (b"*%d\r\n%b" % (count, resp(head)), resp(self._tail))
+        prefix, suffix = self._framing
+        commands = []
+        for key in keys:
+            name = key.encode()
+            wire = b"%b$%d\r\n%b\r\n%b" % (prefix, len(name), name, suffix)
+            commands.append(Command((*CALL, name, *self._tail), wire))
+        return commands

@@ -33,9 +33,11 @@ from tierline_server.features.lookup import (
 )
 from tierline_server.features.near_cache import NearCache
 from tierline_server.features.redis_health import RedisHealth
-from tierline_server.features.round_trip import round_trip
+from tierline_server.features.round_trip import command, round_trip
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiled import Policy
+
+PING = command("PING")
 
 FUTURE_TOLERANCE_SECONDS = 1.0
 """How far ahead of this server's clock an ``_updated`` stamp may be before it is counted as
@@ -107,7 +109,7 @@ class FeatureStore:
         """Whether Redis answers (for health reporting; does not touch the circuit)."""
         try:
             await asyncio.wait_for(
-                self._round_trip.everywhere(("PING",)), self._settings.connect_timeout_seconds
+                self._round_trip.everywhere(PING), self._settings.connect_timeout_seconds
             )
         except redis_client.FAILURES:
             return False
