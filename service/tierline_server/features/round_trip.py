@@ -73,23 +73,26 @@ def round_trip(client: AsyncClient, connect_timeout_seconds: float) -> RoundTrip
 
 
 class NodeRoundTrip:
-    """Round trips on the connections of one node's pool (this class is their only user).
+    """Round trips on connections that one node's pool makes (address, TLS, credentials,
+    retry policy) and closes with the client, kept on a stack of their own while idle.
 
+    The pool's own release (a lock, observability hooks) costs more than a nearby round trip.
     A connection that has to be opened is opened apart from the caller, within the connect
     timeout: when the caller's budget runs out first (a TLS handshake far away can take longer
     than one read), the connection still opens and serves the next round trip. A failed or
-    interrupted exchange leaves no connection with unread replies behind: redis-py drops the
-    connection on any error or cancellation while it sends or reads.
+    interrupted exchange leaves no connection with unread replies behind: redis-py closes the
+    connection on any error or cancellation while it sends or reads, and the next use opens it
+    again.
     """
 
     def __init__(self, client: redis.asyncio.Redis, connect_timeout_seconds: float) -> None:
         self._pool = client.connection_pool
         self._connect_timeout = connect_timeout_seconds
-        self._background: set[asyncio.Task[None]] = set()
+        self._idle: list[AbstractConnection] = []
+        self._opening: set[asyncio.Task[None]] = set()
 
     async def __call__(self, commands: Sequence[Command]) -> list[Reply]:
-        # (redis-py leaves these two unannotated)
-        connection: AbstractConnection = self._pool.get_available_connection()  # type: ignore[no-untyped-call]
+        connection = self._idle.pop() if self._idle else self._new_connection()
         if not connection.is_connected:
             await self._open(connection)
         try:
@@ -98,7 +101,7 @@ class NodeRoundTrip:
             )
             return replies
         finally:
-            await self._pool.release(connection)
+            self._idle.append(connection)
 
     async def everywhere(self, command: Command) -> None:
         """Send a command without keys to the node; raises on an error reply too."""
@@ -106,44 +109,37 @@ class NodeRoundTrip:
         if isinstance(reply, exceptions.ResponseError):
             raise reply
 
+    def _new_connection(self) -> AbstractConnection:
+        connection: AbstractConnection = self._pool.get_available_connection()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+        return connection
+
     async def _open(self, connection: AbstractConnection) -> None:
-        opening = asyncio.ensure_future(
-            asyncio.wait_for(connection.connect(), self._connect_timeout)  # type: ignore[no-untyped-call]
-        )
+        """Open ``connection``; when that fails or the caller leaves, it is idle again (closed,
+        or once open)."""
+        opening = asyncio.ensure_future(self._connect(connection))
         try:
             await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            if not opening.done():  # the caller gave up: the pool gets it once it is open
-                self._in_background(self._release_when_open(opening, connection))
-            raise
         except BaseException:
-            await self._give_back_closed(connection)
+            if opening.done():
+                self._idle.append(connection)
+            else:  # the caller gave up; the connection is for the next round trip
+                self._opening.add(opening)
+                opening.add_done_callback(lambda _: self._opened(opening, connection))
             raise
 
-    async def _release_when_open(
-        self, opening: asyncio.Future[None], connection: AbstractConnection
-    ) -> None:
+    async def _connect(self, connection: AbstractConnection) -> None:
         try:
-            await opening
+            await asyncio.wait_for(connection.connect(), self._connect_timeout)  # type: ignore[no-untyped-call]  # unannotated in redis-py
         except BaseException:
-            await self._give_back_closed(connection)
+            # A handshake cut short leaves a socket whose replies are still to come.
+            await connection.disconnect()
             raise
-        await self._pool.release(connection)
 
-    async def _give_back_closed(self, connection: AbstractConnection) -> None:
-        # A handshake cut short leaves a socket whose replies are still to come: close it.
-        await connection.disconnect()
-        await self._pool.release(connection)
-
-    def _in_background(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._settled)
-
-    def _settled(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: a connection that failed to open is counted elsewhere
+    def _opened(self, opening: asyncio.Task[None], connection: AbstractConnection) -> None:
+        self._opening.discard(opening)
+        if not opening.cancelled():
+            opening.exception()  # retrieved: the next round trip on it reports any failure
+        self._idle.append(connection)
 
 
 async def _exchange(connection: AbstractConnection, commands: Sequence[Command]) -> list[Reply]:

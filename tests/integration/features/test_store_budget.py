@@ -56,16 +56,24 @@ def delay_redis(server: RedisServer, seconds: float) -> socket.socket:
     return connection
 
 
-async def hold_the_loop_after_a_few_hops() -> None:
-    """Other work: once the lookup is waiting, hold the event loop ten budgets long."""
+async def hold_the_loop_after_a_few_hops(until_answered: RedisServer | None = None) -> None:
+    """Other work: once the lookup is waiting, hold the event loop ten budgets long, and with
+    ``until_answered`` at least until that Redis has answered what was sent before."""
     for _ in range(HOPS):
         await asyncio.sleep(0)
-    time.sleep(BUSY_SECONDS)  # blocking on purpose: a long decision, a burst of requests
+    # Blocking on purpose: a long decision, a burst of requests.
+    started = time.monotonic()
+    if until_answered is not None:
+        with until_answered.client() as client:
+            client.ping()  # answered after the lookup's request, sent earlier (a busy machine)
+    time.sleep(max(0.0, BUSY_SECONDS - (time.monotonic() - started)))
 
 
-async def lookup_while_the_loop_is_held(store: FeatureStore, customer_id: str) -> FeatureLookup:
+async def lookup_while_the_loop_is_held(
+    store: FeatureStore, customer_id: str, until_answered: RedisServer | None = None
+) -> FeatureLookup:
     lookup = asyncio.create_task(store.lookup(customer_id))
-    await hold_the_loop_after_a_few_hops()
+    await hold_the_loop_after_a_few_hops(until_answered)
     return await lookup
 
 
@@ -82,7 +90,7 @@ def test_a_reply_that_arrived_while_the_loop_was_busy_is_read(
                 # The request goes out and the budget starts; Redis answers 20 ms later, while
                 # the loop is held for 50 ms: the reply is there when the loop looks again.
                 with delay_redis(debuggable_redis, REDIS_DELAY_SECONDS):
-                    found = await lookup_while_the_loop_is_held(store, "c1")
+                    found = await lookup_while_the_loop_is_held(store, "c1", debuggable_redis)
                 assert found.source is FeatureSource.REDIS
             assert all_errors(metrics) == 0
             assert sample(metrics, "tierline_redis_circuit_open") == 0
