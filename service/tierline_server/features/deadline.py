@@ -9,9 +9,13 @@ Redis is counted as timing out, which opens the circuit for every caller.
 
 ``within`` gives an arrived reply that chance: when its timer runs, it looks again one loop
 iteration later and cancels only if the awaited call has still not returned. Everything the
-selector saw before the timer ran has been processed by then. It needs nothing newer than
-Python 3.10 (``Task.uncancel`` is 3.11+): it is meant for a task of its own whose only
-cancellation is this one, and it turns that cancellation into ``TimeoutError``.
+selector saw before the timer ran has been processed by then. (This relies on asyncio's own
+loop; libuv, under uvloop, runs timers before it polls for I/O.)
+
+It turns its own cancellation into ``TimeoutError`` and works from Python 3.10 on. Where tasks
+count cancellation requests (3.11+), it withdraws its own, and a cancellation from elsewhere
+that arrives at the same moment stays a cancellation; on 3.10, which cannot tell the two apart,
+it should run in a task that nothing else cancels (the read path's round trips do).
 """
 
 from __future__ import annotations
@@ -58,11 +62,20 @@ async def within(seconds: float, awaitable: Awaitable[T]) -> T:
     budget = _Budget(loop, task)
     timer = loop.call_later(seconds, budget.timer_ran)
     try:
-        return await awaitable
+        result = await awaitable
     except asyncio.CancelledError:
-        if budget.expired:
-            raise TimeoutError(f"no reply within {seconds * 1000:g} ms") from None
-        raise
+        if not budget.expired or _cancelled_from_elsewhere(task):
+            raise
+        raise TimeoutError(f"no reply within {seconds * 1000:g} ms") from None
     finally:
         budget.settled = True
         timer.cancel()
+    if budget.expired:  # the awaited code swallowed our cancellation: withdraw it all the same
+        _cancelled_from_elsewhere(task)
+    return result
+
+
+def _cancelled_from_elsewhere(task: asyncio.Task[object]) -> bool:
+    """Withdraw our cancellation request; whether another one remains (3.11+; False before)."""
+    uncancel = getattr(task, "uncancel", None)
+    return uncancel is not None and uncancel() > 0

@@ -5,8 +5,10 @@ cost more per call (pool locks, observability hooks, a timer per read) than the 
 nearby Redis. A cluster goes through redis-py's cluster pipeline, which routes each key to its
 node and follows MOVED and ASK.
 
-Neither sets a read timeout of its own: the caller bounds the whole round trip with its budget
-(``deadline.within``) and cancels it when the budget is spent.
+Each exchange is bounded by the read budget (``deadline.within``: time waiting for Redis, not
+time the event loop spent elsewhere). Opening a connection is not: it has the connect timeout
+for TCP and TLS plus one read budget for Redis's answers to the handshake, so that a burst that
+needs more connections, or a TLS handshake far away, does not fail lookups or open the circuit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import redis.asyncio
 from redis import exceptions
 from redis.asyncio.connection import AbstractConnection
 
+from tierline_server.config import RedisSettings
+from tierline_server.features import deadline
 from tierline_server.features.redis_client import AsyncClient
 
 Reply: TypeAlias = Any
@@ -65,11 +69,11 @@ class RoundTrip(Protocol):
         error reply too."""
 
 
-def round_trip(client: AsyncClient, connect_timeout_seconds: float) -> RoundTrip:
+def round_trip(client: AsyncClient, settings: RedisSettings) -> RoundTrip:
     """The round trip for a client of a single node or of a cluster."""
     if isinstance(client, redis.asyncio.RedisCluster):
-        return ClusterRoundTrip(client)
-    return NodeRoundTrip(client, connect_timeout_seconds)
+        return ClusterRoundTrip(client, settings)
+    return NodeRoundTrip(client, settings)
 
 
 class NodeRoundTrip:
@@ -77,27 +81,27 @@ class NodeRoundTrip:
     retry policy) and closes with the client, kept on a stack of their own while idle.
 
     The pool's own release (a lock, observability hooks) costs more than a nearby round trip.
-    A connection that has to be opened is opened apart from the caller, within the connect
-    timeout: when the caller's budget runs out first (a TLS handshake far away can take longer
-    than one read), the connection still opens and serves the next round trip. A failed or
-    interrupted exchange leaves no connection with unread replies behind: redis-py closes the
-    connection on any error or cancellation while it sends or reads, and the next use opens it
-    again.
+    A failed or interrupted exchange leaves no connection with unread replies behind: redis-py
+    closes the connection on any error or cancellation while it sends or reads, and the next
+    use opens it again.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, connect_timeout_seconds: float) -> None:
+    def __init__(self, client: redis.asyncio.Redis, settings: RedisSettings) -> None:
         self._pool = client.connection_pool
-        self._connect_timeout = connect_timeout_seconds
+        self._budget = settings.timeout_seconds
+        self._open_timeout = settings.connect_timeout_seconds + settings.timeout_seconds
         self._idle: list[AbstractConnection] = []
-        self._opening: set[asyncio.Task[None]] = set()
 
     async def __call__(self, commands: Sequence[Command]) -> list[Reply]:
         connection = self._idle.pop() if self._idle else self._new_connection()
-        if not connection.is_connected:
-            await self._open(connection)
         try:
-            replies: list[Reply] = await connection.retry.call_with_retry(
-                lambda: _exchange(connection, commands), lambda _: connection.disconnect()
+            if not connection.is_connected:
+                await self._open(connection)
+            replies: list[Reply] = await deadline.within(
+                self._budget,
+                connection.retry.call_with_retry(
+                    lambda: _exchange(connection, commands), lambda _: connection.disconnect()
+                ),
             )
             return replies
         finally:
@@ -114,32 +118,12 @@ class NodeRoundTrip:
         return connection
 
     async def _open(self, connection: AbstractConnection) -> None:
-        """Open ``connection``; when that fails or the caller leaves, it is idle again (closed,
-        or once open)."""
-        opening = asyncio.ensure_future(self._connect(connection))
         try:
-            await asyncio.shield(opening)
-        except BaseException:
-            if opening.done():
-                self._idle.append(connection)
-            else:  # the caller gave up; the connection is for the next round trip
-                self._opening.add(opening)
-                opening.add_done_callback(lambda _: self._opened(opening, connection))
-            raise
-
-    async def _connect(self, connection: AbstractConnection) -> None:
-        try:
-            await asyncio.wait_for(connection.connect(), self._connect_timeout)  # type: ignore[no-untyped-call]  # unannotated in redis-py
+            await asyncio.wait_for(connection.connect(), self._open_timeout)  # type: ignore[no-untyped-call]  # unannotated in redis-py
         except BaseException:
             # A handshake cut short leaves a socket whose replies are still to come.
             await connection.disconnect()
             raise
-
-    def _opened(self, opening: asyncio.Task[None], connection: AbstractConnection) -> None:
-        self._opening.discard(opening)
-        if not opening.cancelled():
-            opening.exception()  # retrieved: the next round trip on it reports any failure
-        self._idle.append(connection)
 
 
 async def _exchange(connection: AbstractConnection, commands: Sequence[Command]) -> list[Reply]:
@@ -155,18 +139,28 @@ async def _exchange(connection: AbstractConnection, commands: Sequence[Command])
 
 
 class ClusterRoundTrip:
-    """A pipeline through redis-py's cluster client, which sends each command to its node."""
+    """A pipeline through redis-py's cluster client, which sends each command to its node.
 
-    def __init__(self, client: redis.asyncio.RedisCluster) -> None:
+    redis-py opens a cluster's connections inside the pipeline, so here the budget also covers
+    opening one (rare: connections stay open between round trips).
+    """
+
+    def __init__(self, client: redis.asyncio.RedisCluster, settings: RedisSettings) -> None:
         self._client = client
+        self._budget = settings.timeout_seconds
 
     async def __call__(self, commands: Sequence[Command]) -> list[Reply]:
         pipeline = self._client.pipeline()
         for command in commands:
             pipeline.execute_command(*command.args)
-        replies: list[Reply] = await pipeline.execute(raise_on_error=False)
+        replies: list[Reply] = await deadline.within(
+            self._budget, pipeline.execute(raise_on_error=False)
+        )
         return replies
 
     async def everywhere(self, command: Command) -> None:
         """Send a command without keys to every primary; raises on an error reply too."""
-        await self._client.execute_command(*command.args, target_nodes=self._client.PRIMARIES)
+        await deadline.within(
+            self._budget,
+            self._client.execute_command(*command.args, target_nodes=self._client.PRIMARIES),
+        )

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from tierline_server.config import NearCacheSettings, RedisSettings
-from tierline_server.features import deadline, keys, redis_client
+from tierline_server.features import keys, redis_client
 from tierline_server.features.batcher import Batcher
 from tierline_server.features.bounded_read import BoundedReader, StoredKind, StoredRecord
 from tierline_server.features.codec import NOT_FOUND, Decoded, FeatureCodec
@@ -59,7 +59,7 @@ class FeatureStore:
         self._metrics = metrics
         self._codec = FeatureCodec(policy.features)
         self._client = redis_client.request_client(redis)
-        self._round_trip = round_trip(self._client, redis.connect_timeout_seconds)
+        self._round_trip = round_trip(self._client, redis)
         self._reader = BoundedReader(self._round_trip, redis.max_value_bytes)
         self._batcher: Batcher[str, Decoded | None] = Batcher(self._fetch)
         self._health = RedisHealth(redis, metrics, clock)
@@ -171,9 +171,7 @@ class FeatureStore:
         """One round trip for a batch of keys: each key's record, None where Redis failed."""
         codec = self._codec  # a reload may swap it while we wait for Redis
         try:
-            replies = await deadline.within(
-                self._settings.timeout_seconds, self._reader.read(keys_, codec.fields)
-            )
+            replies = await self._reader.read(keys_, codec.fields)
         except redis_client.FAILURES as error:
             self._health.record([error])
             return dict.fromkeys(keys_)

@@ -14,6 +14,7 @@ from support.paths import REPO
 from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import keys
+from tierline_server.features.lookup import FeatureLookup
 from tierline_server.features.redis_client import ErrorKind
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
@@ -64,6 +65,13 @@ async def open_store(
         yield store, metrics
     finally:
         await store.close()
+
+
+async def timed_lookup(store: FeatureStore, customer_id: str) -> tuple[FeatureLookup, float]:
+    """A lookup and the seconds it took."""
+    started = time.monotonic()
+    found = await store.lookup(customer_id)
+    return found, time.monotonic() - started
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float:

@@ -19,6 +19,7 @@ from feature_support import (
     open_store,
     sample,
     settings,
+    timed_lookup,
     write,
 )
 from support.redis_server import RedisServer
@@ -98,9 +99,7 @@ def test_a_reply_that_arrived_while_the_loop_was_busy_is_read(
             # A frozen Redis still times out within the budget.
             debuggable_redis.pause()
             try:
-                started = time.monotonic()
-                found = await store.lookup("c1")
-                took = time.monotonic() - started
+                found, took = await timed_lookup(store, "c1")
             finally:
                 debuggable_redis.resume()
             assert found.source is FeatureSource.UNAVAILABLE

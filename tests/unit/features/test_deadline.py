@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -100,5 +101,44 @@ def test_the_timer_is_gone_after_a_reply() -> None:
             # Nothing was cancelled afterwards: this task goes on waiting normally.
             answer.sendall(b"!!")
             assert await asyncio.wait_for(reader.read(2), 5) == b"!!"
+
+    asyncio.run(scenario())
+
+
+NEEDS_CANCEL_COUNTS = pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="tasks count cancellation requests from Python 3.11"
+)
+
+
+@NEEDS_CANCEL_COUNTS
+def test_a_timeout_leaves_no_cancellation_request_behind() -> None:
+    async def scenario() -> None:
+        async with reply_channel() as (reader, answer):
+            with pytest.raises(TimeoutError):
+                await deadline.within(BUDGET_SECONDS, reader.read(2))
+            task = asyncio.current_task()
+            assert task is not None
+            assert task.cancelling() == 0
+            answer.sendall(b"OK")
+            async with asyncio.timeout(5):  # this task's own timeouts still work
+                assert await reader.read(2) == b"OK"
+
+    asyncio.run(scenario())
+
+
+@NEEDS_CANCEL_COUNTS
+def test_a_cancellation_from_elsewhere_at_the_same_moment_is_not_lost() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        async with reply_channel() as (reader, _):
+            waiting = asyncio.create_task(deadline.within(BUDGET_SECONDS, reader.read(2)))
+            await asyncio.sleep(0)  # its timer is set
+            # Someone cancels the task just after the deadline has: a later timer, whose
+            # callback queues the cancellation behind the deadline's.
+            later = BUDGET_SECONDS + 0.001
+            loop.call_later(later, lambda: loop.call_soon(waiting.cancel))
+            time.sleep(BUSY_SECONDS)  # both timers are due
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
 
     asyncio.run(scenario())
