@@ -2,7 +2,7 @@
 
 A plain HMGET sends whatever a hash holds: one customer whose record holds 30 MB would keep a
 connection busy past every budget and open the circuit for everybody. A small Lua script checks
-the key's TYPE and each field's HSTRLEN first and sends only values within the limit, so a bad
+the key's type and its values' sizes first and sends only values within the limit, so a bad
 record costs one short reply. It touches one key, so in a cluster it runs on the key's node.
 
 The script is sent by its SHA1 (EVALSHA). A node that does not know it yet (after a restart, a
@@ -23,28 +23,34 @@ from redis import exceptions
 from tierline_server.features.round_trip import Command, RoundTrip, command, resp
 
 SCRIPT: Final = """\
-local kind = redis.call('TYPE', KEYS[1])['ok']
+local key = KEYS[1]
+local kind = redis.call('TYPE', key)['ok']
 if kind == 'none' then return false end
 if kind ~= 'hash' then return kind end
 local limit = tonumber(ARGV[1])
-local oversized = false
-for i = 2, #ARGV do
-  if redis.call('HSTRLEN', KEYS[1], ARGV[i]) > limit then oversized = true break end
+local encoding = redis.call('OBJECT', 'ENCODING', key)
+if (encoding == 'listpack' or encoding == 'ziplist')
+    and redis.call('MEMORY', 'USAGE', key, 'SAMPLES', 0) <= limit then
+  return redis.call('HMGET', key, unpack(ARGV, 2))
 end
-if not oversized then return redis.call('HMGET', KEYS[1], unpack(ARGV, 2)) end
 local values = {}
 for i = 2, #ARGV do
-  if redis.call('HSTRLEN', KEYS[1], ARGV[i]) > limit then
+  if redis.call('HSTRLEN', key, ARGV[i]) > limit then
     values[i - 1] = 0
   else
-    values[i - 1] = redis.call('HGET', KEYS[1], ARGV[i])
+    values[i - 1] = redis.call('HGET', key, ARGV[i])
   end
 end
 return values
 """
 """KEYS[1]: a customer's hash; ARGV[1]: the longest value sent, in bytes; ARGV[2...]: the fields.
 Returns nil when there is no such key, the key's type when it is not a hash, and otherwise one
-entry per field: its value, nil when absent, or 0 when longer than the limit."""
+entry per field: its value, nil when absent, or 0 when longer than the limit.
+
+A compact hash (listpack; ziplist before Redis 7) whose whole size is within the limit cannot
+hold a longer value, and Redis knows that size without reading it: such a hash, every customer
+record in practice, is read with one HMGET. Any other is checked field by field with HSTRLEN,
+which never reads a value either; its cost grows with the fields asked for, not the hash."""
 
 SCRIPT_SHA: Final = hashlib.sha1(SCRIPT.encode()).hexdigest()
 """How EVALSHA names the script (SHA1 is what Redis uses, not a security measure)."""
