@@ -41,9 +41,7 @@ class Batcher(Generic[K, R]):
         return await answer
 
     async def close(self) -> None:
-        """Cancel the fetches in flight (their callers are cancelled too)."""
-        for flush in list(self._flushes):
-            flush.cancel()
+        """Wait for the fetches in flight, so that their callers get their answers."""
         await asyncio.gather(*self._flushes, return_exceptions=True)
 
     async def _flush(self) -> None:

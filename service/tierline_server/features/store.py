@@ -93,7 +93,8 @@ class FeatureStore:
             )
 
     async def close(self) -> None:
-        """Stop listening, end the reads in flight and close the connections."""
+        """Stop listening, let the reads in flight finish (each within its budget) and close
+        the connections."""
         if self._listener is not None:
             await self._listener.close()
         await self._batcher.close()
