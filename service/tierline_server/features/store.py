@@ -1,7 +1,7 @@
 """The read path: a customer's features for a decision, fast, and never an exception.
 
-One Redis round trip per lookup at most, and fewer under load: the lookups made in one
-event-loop iteration, single or batched, go to Redis together (``batcher``). Each record is read
+One Redis round trip per lookup at most, and fewer under load: the single lookups made in one
+event-loop iteration go to Redis together, and so do the batches (``batcher``). Each record is read
 with its values' sizes bounded by Redis (``bounded_read``), so one customer's malformed record
 is that customer's problem alone: a key of another type reads as no such customer, a value too
 long as undecodable, each counted, and neither counts against Redis. A near-cache answers hot
@@ -61,7 +61,10 @@ class FeatureStore:
         self._client = redis_client.request_client(redis)
         self._round_trip = round_trip(self._client, redis)
         self._reader = BoundedReader(self._round_trip, redis.max_value_bytes)
-        self._batcher: Batcher[str, Decoded | None] = Batcher(self._fetch)
+        # Single lookups share round trips with each other, batches with each other: a decision
+        # never waits behind a batch of a thousand.
+        self._singles: Batcher[str, Decoded | None] = Batcher(self._fetch)
+        self._batches: Batcher[str, Decoded | None] = Batcher(self._fetch)
         self._health = RedisHealth(redis, metrics, clock)
         self._cache: NearCache[Decoded] | None = None
         self._listener: InvalidationListener | None = None
@@ -97,7 +100,8 @@ class FeatureStore:
         the connections."""
         if self._listener is not None:
             await self._listener.close()
-        await self._batcher.close()
+        await self._singles.close()
+        await self._batches.close()
         await self._client.aclose()
 
     def set_policy(self, policy: Policy) -> None:
@@ -122,7 +126,7 @@ class FeatureStore:
         key = keys.customer_key(self._settings.key_prefix, customer_id)
         result = self._cached(customer_id)
         if result is None:
-            result = (await self._read({customer_id: key}))[customer_id]
+            result = (await self._read({customer_id: key}, self._singles))[customer_id]
         self._durations[result.source].observe(time.perf_counter() - started)
         return result
 
@@ -140,7 +144,7 @@ class FeatureStore:
                 self._durations[cached.source].observe(time.perf_counter() - started)
         misses = {id_: key for id_, key in key_of.items() if id_ not in found}
         if misses:
-            read = await self._read(misses)
+            read = await self._read(misses, self._batches)
             elapsed = time.perf_counter() - started
             for result in read.values():
                 self._durations[result.source].observe(elapsed)
@@ -155,12 +159,14 @@ class FeatureStore:
             return None
         return _result(decoded, FeatureSource.NEAR_CACHE)
 
-    async def _read(self, misses: Mapping[str, str]) -> dict[str, FeatureLookup]:
-        """Read customers from Redis (id -> key), with whatever else this loop iteration reads."""
+    async def _read(
+        self, misses: Mapping[str, str], batcher: Batcher[str, Decoded | None]
+    ) -> dict[str, FeatureLookup]:
+        """Read customers from Redis (id -> key), with what else this iteration reads alike."""
         if not self._health.allow():
             return dict.fromkeys(misses, UNAVAILABLE)
         generation = self._cache.generation if self._cache is not None else 0
-        records = await self._batcher.get(list(misses.values()))
+        records = await batcher.get(list(misses.values()))
         return {
             customer_id: UNAVAILABLE
             if decoded is None

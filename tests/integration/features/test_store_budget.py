@@ -151,6 +151,21 @@ def test_concurrent_lookups_share_round_trips(redis_url: str) -> None:
     asyncio.run(scenario())
 
 
+def test_a_batch_of_a_thousand_is_read_within_the_default_budget(redis_url: str) -> None:
+    customers = [f"c{n}" for n in range(1000)]
+    for customer_id in customers:
+        write(redis_url, customer_id, tier="basic")
+    redis_settings = settings(redis_url, timeout_seconds=BUDGET_SECONDS)
+
+    async def scenario() -> None:
+        async with open_store(redis_settings, NO_CACHE) as (store, metrics):
+            found = await store.lookup_many(customers)
+            assert {f.source for f in found} == {FeatureSource.REDIS}
+            assert all_errors(metrics) == 0
+
+    asyncio.run(scenario())
+
+
 def test_a_cancelled_lookup_leaves_the_others_of_its_round_trip_alone(redis_url: str) -> None:
     write(redis_url, "c1", tier="gold")
     write(redis_url, "c2", tier="basic")
