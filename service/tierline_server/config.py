@@ -220,6 +220,7 @@ DEFAULT_REDIS_CONNECT_TIMEOUT_SECONDS = 0.25
 DEFAULT_REDIS_HEALTH_CHECK_SECONDS = 30
 DEFAULT_BREAKER_FAILURES = 5
 DEFAULT_BREAKER_COOLDOWN_SECONDS = 1.0
+DEFAULT_REDIS_MAX_VALUE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,12 @@ class RedisSettings:
         "--breaker-cooldown",
         "seconds the circuit stays open before one lookup probes Redis again",
         seconds,
+    )
+    max_value_bytes: int = setting(
+        DEFAULT_REDIS_MAX_VALUE_BYTES,
+        "--redis-max-value-bytes",
+        "longest feature value read; a longer one is left in Redis and counts as undecodable",
+        positive_int,
     )
 
 
