@@ -248,14 +248,16 @@ def test_workers_can_be_pinned_one_per_cpu(start_server: ServerFactory, redis_ur
 def test_a_burst_is_answered_in_time_or_shed_at_once_and_never_degrades(
     start_server: ServerFactory, redis_url: str
 ) -> None:
-    """500 concurrent Decides with a 50 ms deadline against a healthy Redis, with the default
-    5 ms Redis budget: the breaker stays closed and no answer is degraded; a call is answered,
+    """500 concurrent Decides with a 50 ms deadline against a healthy Redis, with a Redis
+    budget shorter than the burst's queueing: the breaker stays closed and no answer is degraded; a call is answered,
     shed with RESOURCE_EXHAUSTED, or (on a machine too busy to reach the server in time)
     abandoned; whatever came back is counted. How fast, the benchmark says (bench/README.md)."""
     load_customers(redis_url)
     server = start_server(
         redis_url,
-        extra_args=["--workers", "2", "--redis-timeout", "0.005", "--decision-log", "false"],
+        # 20 ms: far less than the burst's own queueing (the old budget spent that), and
+        # enough for a Redis that shares two busy CPUs with everything else here.
+        extra_args=["--workers", "2", "--redis-timeout", "0.02", "--decision-log", "false"],
     )
     rpcs = "tierline_rpcs_total"
     before = metric(scrape(server.metrics_port), rpcs, method="Decide")
