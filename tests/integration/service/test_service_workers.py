@@ -249,9 +249,10 @@ def test_a_burst_is_answered_in_time_or_shed_at_once_and_never_degrades(
     start_server: ServerFactory, redis_url: str
 ) -> None:
     """500 concurrent Decides with a 50 ms deadline against a healthy Redis, with a Redis
-    budget shorter than the burst's queueing: the breaker stays closed and no answer is degraded; a call is answered,
-    shed with RESOURCE_EXHAUSTED, or (on a machine too busy to reach the server in time)
-    abandoned; whatever came back is counted. How fast, the benchmark says (bench/README.md)."""
+    budget shorter than the burst's queueing: the breaker stays closed and no answer is
+    degraded; a call is answered, shed with RESOURCE_EXHAUSTED, or (on a machine too busy to
+    reach the server in time) abandoned; whatever came back is counted. How fast, the
+    benchmark says (bench/README.md)."""
     load_customers(redis_url)
     server = start_server(
         redis_url,
