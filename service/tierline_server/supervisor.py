@@ -122,8 +122,8 @@ class Supervisor:
             policy = load_policy(self.config.policy_path)
         except PolicyInvalid as invalid:
             log.error(
-                "not serving: the policy has errors",
-                policy_path=self.config.policy_path,
+                "not serving",
+                reason=f"the policy at {self.config.policy_path} has errors",
                 errors=[str(error) for error in invalid.errors],
             )
             return 2
@@ -174,7 +174,7 @@ class Supervisor:
             except PolicyInvalid as invalid:
                 return self._rejected(invalid.errors)
             if policy.checksum == self._checksum:
-                log.info("policy unchanged: nothing to reload", policy_version=policy.version)
+                log.info("policy unchanged", policy_version=policy.version)
                 return self._unchanged()
             old = list(self._workers.values())
             failed = await self._start_generation(policy.checksum)
@@ -348,7 +348,9 @@ class Supervisor:
         _, late = await asyncio.wait([w.exited for w in workers], timeout=limit)
         for stuck in workers:
             if not stuck.exited.done():
-                log.error("worker did not exit: killing it", worker=stuck.identity, seconds=limit)
+                log.error(
+                    "worker killed", worker=stuck.identity, reason=f"did not exit in {limit:.0f}s"
+                )
                 stuck.process.kill()
         if late:
             await asyncio.wait(late)
@@ -362,7 +364,7 @@ class Supervisor:
             except (PolicyError, OSError):
                 continue  # mid-change, or gone for a moment: look again next time
             if checksum != self._checksum and not self._reloading.locked():
-                log.info("policy reload asked", by="watch", reason="the policy files changed")
+                log.info("policy reload asked", by="watch")
                 await self.reload()
 
     def _serve_metrics(self) -> Any:

@@ -201,7 +201,7 @@ class DecisionLogWriter:
         if not self._failing:
             self._failing = True
             log.warning(
-                "decision log cannot write: retrying, then dropping",
+                "decision log cannot write",
                 error=f"{type(error).__name__}: {error}",
                 retry_seconds=self._retry_seconds,
             )

@@ -79,7 +79,7 @@ class InvalidationListener:
             except redis_client.FAILURES as error:
                 if self.listening:
                     log.warning(
-                        "invalidations lost redis: reconnecting",
+                        "invalidations lost",
                         error=f"{type(error).__name__}: {error}",
                     )
             finally:

@@ -61,7 +61,7 @@ class RedisHealth:
         self._breaker.record_failure()
         if self._breaker.is_open and not was_open:
             log.warning(
-                "redis circuit opened: reads skip redis",
+                "redis circuit opened",
                 error=f"{type(error).__name__}: {error}",
                 error_kind=redis_client.error_kind(error).value,
                 probe_every_seconds=self._settings.breaker_cooldown_seconds,
@@ -70,6 +70,6 @@ class RedisHealth:
 
     def _succeeded(self) -> None:
         if self._breaker.is_open:
-            log.info("redis circuit closed: redis answers again")
+            log.info("redis circuit closed")
             self._metrics.circuit_open.set(0)
         self._breaker.record_success()

@@ -191,7 +191,7 @@ def test_a_reload_of_unchanged_files_starts_nothing(two_workers: TierlineProcess
     before = workers_of(two_workers)
 
     two_workers.signal(signal.SIGHUP)
-    wait_for(lambda: two_workers.events("policy unchanged: nothing to reload"), what="the event")
+    wait_for(lambda: two_workers.events("policy unchanged"), what="the event")
 
     assert workers_of(two_workers) == before
 
