@@ -37,11 +37,15 @@ def workers_of(server: TierlineProcess) -> list[int]:
     assert server.process is not None
     pid = server.process.pid
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return sorted(
-        int(child)
-        for child in children
-        if b"multiprocessing.spawn" in Path(f"/proc/{child}/cmdline").read_bytes()
-    )
+    return sorted(int(child) for child in children if b"multiprocessing.spawn" in _cmdline(child))
+
+
+def _cmdline(pid: str) -> bytes:
+    """A process's command line; empty once it has exited (a retired worker may, meanwhile)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def total_rss_bytes(server: TierlineProcess) -> int:
