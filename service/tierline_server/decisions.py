@@ -101,7 +101,7 @@ class DecisionService:
         lookups = await self._store.lookup_many([r.customer_id for r in requests])
         lookup_ns = time.perf_counter_ns() - started
         outcomes: list[Outcome] = []
-        before: Token[str | None] | None = None
+        first: Token[str | None] | None = None
         for index, (request, lookup) in enumerate(zip(requests, lookups, strict=True)):
             if index % BATCH_EVAL_CHUNK == 0:
                 _check(deadline)
@@ -111,13 +111,14 @@ class DecisionService:
                     await asyncio.sleep(0)
             decision_id = new_decision_id()
             named = logs.deciding(decision_id)  # a failure is logged with this item's id
-            before = before or named
+            if first is None:
+                first = named
             outcome = self._evaluate(request, lookup, started, lookup_ns, decision_id)
             if self._log is not None:
                 self._log.append(request, outcome, batch=True)
             outcomes.append(outcome)
-        if before is not None:
-            logs.decided(before)  # the batch as a whole is no one decision
+        if first is not None:
+            logs.decided(first)  # as before the batch: the batch as a whole is no one decision
         return outcomes
 
     def _evaluate(

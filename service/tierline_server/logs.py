@@ -33,8 +33,15 @@ def deciding(decision_id: str) -> Token[str | None]:
 
 
 def decided(token: Token[str | None]) -> None:
-    """The decision named by ``deciding`` is made."""
+    """Name again what was named before the ``deciding`` that returned ``token`` (and any after
+    it in this task)."""
     _decision_id.reset(token)
+
+
+def failure(error: BaseException) -> str:
+    """An expected failure (Redis unreachable, say) as an event's field: its type and message,
+    without a traceback."""
+    return f"{type(error).__name__}: {error}"
 
 
 def _add_decision_id(_: WrappedLogger, __: str, event: EventDict) -> EventDict:

@@ -27,6 +27,7 @@ from collections import deque
 
 import structlog
 
+from tierline_server import logs
 from tierline_server.config import DecisionLogSettings, RedisSettings, ServerConfig
 from tierline_server.decisionlog import record
 from tierline_server.decisionlog.customers import CustomerNames, customer_key
@@ -202,7 +203,7 @@ class DecisionLogWriter:
             self._failing = True
             log.warning(
                 "decision log cannot write",
-                error=f"{type(error).__name__}: {error}",
+                error=logs.failure(error),
                 retry_seconds=self._retry_seconds,
             )
 

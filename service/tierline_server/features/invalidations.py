@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import structlog
 
+from tierline_server import logs
 from tierline_server.config import RedisSettings
 from tierline_server.features import keys, redis_client
 
@@ -78,10 +79,7 @@ class InvalidationListener:
                             self._on_changed(keys.invalidated_ids(message["data"]))
             except redis_client.FAILURES as error:
                 if self.listening:
-                    log.warning(
-                        "invalidations lost",
-                        error=f"{type(error).__name__}: {error}",
-                    )
+                    log.warning("invalidations lost", error=logs.failure(error))
             finally:
                 self.listening = False
                 await client.aclose()

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
+from tierline_server import logs
 from tierline_server.config import RedisSettings
 from tierline_server.features import redis_client
 from tierline_server.features.breaker import CircuitBreaker
@@ -62,7 +63,7 @@ class RedisHealth:
         if self._breaker.is_open and not was_open:
             log.warning(
                 "redis circuit opened",
-                error=f"{type(error).__name__}: {error}",
+                error=logs.failure(error),
                 error_kind=redis_client.error_kind(error).value,
                 probe_every_seconds=self._settings.breaker_cooldown_seconds,
             )
