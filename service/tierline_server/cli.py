@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from rich.markup import escape
@@ -13,6 +13,7 @@ from tierline_server.commands import decide as decide_commands
 from tierline_server.commands import features as features_commands
 from tierline_server.commands import policy as policy_commands
 from tierline_server.commands import serve as serve_commands
+from tierline_server.commands.options import UsageError
 from tierline_server.commands.output import errors
 from tierline_server.policy.errors import EngineUnavailable
 
@@ -34,7 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     features_commands.register(groups)
     serve_commands.register(groups)
     decide_commands.register(groups)
+    for command in commands(parser):
+        command.set_defaults(command_parser=command)  # reports a UsageError as its own
     return parser
+
+
+def commands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """The parsers of every command (``tierline policy check``, ...) under ``parser``."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        yield parser
+    for group in groups:
+        for child in group.choices.values():
+            yield from commands(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status: int = args.handler(args)
+    except UsageError as error:
+        args.command_parser.error(str(error))
     except EngineUnavailable as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}")
         return 2
