@@ -223,15 +223,23 @@ def test_eval_prints_a_table_by_default(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "priority (rank 1)" in out
     assert "incident (priority 60)" in out
-    assert "outage-credit 1000 (minor units)" in out
+    assert "outage-credit 1000 minor units (by outage-credit)" in out
 
 
 @pytest.mark.parametrize(
     ("features", "context", "message"),
     [
-        ('{"tier": "diamond"}', '{"channel": "phone"}', "tier: 'diamond' is not a valid enum"),
-        ("{}", '{"channel": "fax"}', "channel must be one of"),
+        (
+            '{"tier": "diamond"}',
+            '{"channel": "phone"}',
+            "tier: 'diamond' is not one of unknown, basic, standard, growth, gold, platinum",
+        ),
+        ("[1]", '{"channel": "phone"}', "features must be a mapping"),
+        ("{}", '{"channel": "fax"}', "channel: 'fax' is not a channel (phone, chat,"),
+        ("{}", '{"channel": "web", "currency": "euro"}', "'euro' is not an ISO 4217 currency"),
+        ("{}", '{"channel": "web", "order_value": 5}', "order_value: needs a currency"),
         ("{not json", '{"channel": "phone"}', "invalid input"),
+        ("{}", '{"channel": "phone"', "invalid input: Invalid JSON"),
     ],
 )
 def test_eval_rejects_bad_input_with_exit_2(
@@ -252,3 +260,4 @@ def test_eval_rejects_bad_input_with_exit_2(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert message in captured.err
+    assert len(captured.err.splitlines()) == 1

@@ -50,7 +50,7 @@ def contexts(draw: st.DrawFn, attribute_values: Sequence[str]) -> Context:
         intent=draw(st.one_of(st.sampled_from(INTENTS), short_text)),
         order_value=draw(st.none() | st.integers(0, 60_000)),
         item_count=draw(st.integers(0, 50)),
-        currency=draw(st.sampled_from(["", "EUR", "USD"])),
+        currency=draw(st.sampled_from(CURRENCIES)),
         attributes=attributes,
     )
 
@@ -229,6 +229,12 @@ FEATURES = {
     "region": {"type": "string", "default": "eu"},
 }
 ORDERED = ("eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
+MONEY = ("gt", "gte", "lt", "lte", "exists")
+CURRENCIES = ("EUR", "USD", "JPY", "CHF", "")
+"""Orders' currencies; rules name the first three (CHF orders meet no money threshold)."""
+money_thresholds = st.dictionaries(
+    st.sampled_from(CURRENCIES[:3]), st.sampled_from([0, 10, 50, 70]), min_size=1, max_size=3
+)
 STRINGY = ("eq", "in", "not_in", "matches", "exists")
 ENUM = ("eq", "in", "not_in", "exists")
 FIELDS: dict[str, tuple[tuple[str, ...], st.SearchStrategy[Any], tuple[str, ...]]] = {
@@ -240,9 +246,9 @@ FIELDS: dict[str, tuple[tuple[str, ...], st.SearchStrategy[Any], tuple[str, ...]
     "region": (STRINGY, st.sampled_from(["eu", "uk", "us", ""]), ("^e", "u", "^(eu|uk)$", "^$")),
     "channel": (ENUM, st.sampled_from(CHANNELS), ()),
     "intent": (STRINGY, st.sampled_from(["cancel", "outage", "", "buy"]), ("^c", "a", "^$")),
-    "order_value": (ORDERED, st.sampled_from([0, 1, 999, 1000, 1001, 5000]), ()),
+    "order_value": (MONEY, money_thresholds, ()),
     "item_count": (ORDERED, st.integers(0, 4), ()),
-    "currency": (STRINGY, st.sampled_from(["EUR", "USD", ""]), ("^E", "D$")),
+    "currency": (STRINGY, st.sampled_from(CURRENCIES), ("^E", "D$")),
     "attributes.a": (STRINGY, st.sampled_from(["x", "y", ""]), ("^x", "y$", "^$")),
 }
 
@@ -382,7 +388,7 @@ unit_contexts = st.builds(
     intent=st.sampled_from(["cancel", "outage", "", "buy", "recancel"]),
     order_value=st.none() | st.sampled_from([0, 1, 999, 1000, 1001, 5000, 7000]),
     item_count=st.integers(0, 4),
-    currency=st.sampled_from(["EUR", "USD", ""]),
+    currency=st.sampled_from(CURRENCIES),
     attributes=st.dictionaries(
         st.sampled_from(["a", "b"]), st.sampled_from(["x", "y", "", "xy"]), max_size=2
     ),
