@@ -33,7 +33,8 @@ def outcome_message(outcome: Outcome) -> pb.Decision:
             lookup_micros=outcome.lookup_micros,
             eval_micros=outcome.eval_micros,
             feature_source=FEATURE_SOURCES[outcome.feature_source],
-            features_age_seconds=outcome.features_age_seconds or 0.0,
+            # Milliseconds are what an age of features means; more digits are clock noise.
+            features_age_seconds=round(outcome.features_age_seconds or 0.0, 3),
         )
     )
     return message

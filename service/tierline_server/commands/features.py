@@ -168,19 +168,28 @@ def _progress_display() -> Iterator[loader.Progress]:
 
 
 def print_summary(summary: loader.LoadSummary, policy: Policy) -> None:
-    """The load's counts, per tier, and speed."""
+    """The load's counts of rows and of customers per tier, repeated ids, and speed."""
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_column()
-    table.add_row("read", f"{summary.read:,}", "")
-    table.add_row("loaded", f"{summary.loaded:,}", "")
-    table.add_row("rejected", f"{summary.rejected:,}", "")
+    table.add_row("rows read", f"{summary.read:,}", "")
+    table.add_row("rows loaded", f"{summary.loaded:,}", "")
+    table.add_row("rows rejected", f"{summary.rejected:,}", "")
+    table.add_row("customers", f"{summary.customers:,}", "each once, in the tier now stored")
     order = {tier: index for index, tier in enumerate(reversed(policy.tiers))}
     for tier, count in sorted(
         summary.tiers.items(), key=lambda item: order.get(item[0], len(order))
     ):
         table.add_row(f"  {tier or '(no tier)'}", f"{count:,}", "")
+    if summary.duplicates:
+        examples = ", ".join(summary.duplicate_examples)
+        more = ", ..." if summary.duplicates > len(summary.duplicate_examples) else ""
+        table.add_row(
+            "[yellow]repeated ids[/yellow]",
+            f"{summary.duplicates:,}",
+            escape(f"rows whose customer id came earlier ({examples}{more}): the last row wins"),
+        )
     table.add_row("rows/s", f"{summary.rows_per_second:,.0f}", f"in {summary.seconds:.1f} s")
     console.print(table)
     if summary.rejects_path is not None:
@@ -226,16 +235,17 @@ def get_command(args: argparse.Namespace) -> int:
     for column in ("feature", "value", "stored", "note"):
         table.add_column(column)
     for name, spec in policy.features.items():
+        # Values as the policy writes them (gold, true, 12.5), not as Python reprs them.
         raw = stored.get(name.encode())
         if name in decoded.features:
-            table.add_row(
-                name, repr(decoded.features[name]), escape(raw.decode()) if raw else "", ""
-            )
+            value = escape(spec.encode(decoded.features[name]))
+            table.add_row(name, value, escape(raw.decode()) if raw else "", "")
         elif raw is None:
-            table.add_row(name, repr(spec.default), "", "not stored: default")
+            table.add_row(name, escape(spec.encode(spec.default)), "", "not stored: default")
         else:
             shown = escape(raw.decode(errors="replace"))
-            table.add_row(name, repr(spec.default), shown, "[red]undecodable[/red]: default")
+            default = escape(spec.encode(spec.default))
+            table.add_row(name, default, shown, "[red]undecodable[/red]: default")
     for name, value in others.items():
         table.add_row(escape(name), "", escape(value), "not in the policy: ignored")
     if decoded.updated is not None and age is not None:

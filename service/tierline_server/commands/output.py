@@ -46,8 +46,8 @@ def routing_text(queue: str, priority: int, skills: Sequence[str]) -> str:
 
 def perk_text(code: str, amount: int | None, percent: float | None, granted_by: str) -> str:
     """A perk with its value and the rule that granted it."""
-    value = f" {amount} (minor units)" if amount else f" {percent:g}%" if percent else ""
-    return f"{code}{value}  [dim]by {escape(granted_by)}[/dim]"
+    value = f" {amount} minor units" if amount else f" {percent:g}%" if percent else ""
+    return f"{code}{value} [dim](by {escape(granted_by)})[/dim]"
 
 
 def print_table(title: str, rows: Iterable[tuple[str, str]]) -> None:

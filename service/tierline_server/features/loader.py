@@ -1,6 +1,7 @@
 """Load customers from CSV or JSON Lines into Redis: check, segment, write in batches.
 
-The file is streamed: memory holds one batch, whatever the file's size. Each row is checked
+The file is streamed: memory holds one batch, plus each loaded customer's id and tier (to count
+customers rather than rows: about 100 bytes a customer). Each row is checked
 against the policy's feature schema and given its tier by the policy's segments (first match
 wins). A row that fails goes to the reject file with its line number and reason; nothing is
 dropped silently. Each batch is one pipelined round trip, followed by one invalidation message
@@ -80,23 +81,53 @@ class LoadOptions:
     """Where rejected rows go; None: beside the input (customers.csv -> customers.rejects.csv)."""
 
 
+DUPLICATE_EXAMPLES = 5
+"""Customer ids a summary keeps as examples of ids that the file repeats."""
+
+
 @dataclass
 class LoadSummary:
-    """What a load did."""
+    """What a load did: rows read, loaded and rejected, and the customers they were."""
 
     read: int = 0
     loaded: int = 0
+    """Rows written (a customer whose id repeats is written once per row)."""
     rejected: int = 0
-    tiers: Counter[str] = field(default_factory=Counter)
-    """Loaded rows per tier ('' for rows without one, when the policy has no segments)."""
+    customer_tiers: dict[str, str] = field(default_factory=dict)
+    """Each loaded customer's tier as stored: its last loaded row's ('' without one, when the
+    policy has no segments)."""
+    duplicates: int = 0
+    """Loaded rows whose customer an earlier loaded row of the file already gave."""
+    duplicate_examples: list[str] = field(default_factory=list)
+    """The first few customer ids that repeat."""
     seconds: float = 0.0
     rejects_path: Path | None = None
     """The reject file, when rows were rejected."""
 
     @property
+    def customers(self) -> int:
+        """Distinct customers loaded."""
+        return len(self.customer_tiers)
+
+    @property
+    def tiers(self) -> Counter[str]:
+        """Loaded customers per tier, each counted once."""
+        return Counter(self.customer_tiers.values())
+
+    @property
     def rows_per_second(self) -> float:
         """Rows read per second."""
         return self.read / self.seconds if self.seconds > 0 else 0.0
+
+    def count(self, customer_id: str, tier: str) -> None:
+        """A row of ``customer_id`` in ``tier`` was loaded; a later row of the same customer
+        replaces its tier (as it does in Redis)."""
+        tiers = self.customer_tiers
+        if customer_id in tiers:
+            self.duplicates += 1
+            if len(self.duplicate_examples) < DUPLICATE_EXAMPLES:
+                self.duplicate_examples.append(customer_id)
+        tiers[customer_id] = tier
 
 
 class Record(NamedTuple):
@@ -229,7 +260,9 @@ def _flush(
         rejects.write(row.line, row.source, f"redis: {reason}")
     summary.rejected += len(failed)
     summary.loaded += len(batch) - len(failed)
-    summary.tiers.update(row.tier for index, row in enumerate(batch) if index not in failed)
+    for index, row in enumerate(batch):
+        if index not in failed:
+            summary.count(row.customer_id, row.tier)
     batch.clear()
 
 
@@ -349,12 +382,8 @@ class RowChecker:
                 typed[name], encoded[name] = parser(raw)
             except UnicodeEncodeError:
                 problems.append(f"{name}: not valid UTF-8")
-            except ValueError:
-                spec = parser.spec
-                expected = (
-                    f"one of {', '.join(spec.values)}" if spec.values else f"a valid {spec.type}"
-                )
-                problems.append(f"{name}: {raw!r} is not {expected}")
+            except ValueError as error:
+                problems.append(f"{name}: {error}")
         if problems:
             raise RowRejectedError("; ".join(problems))
         if self._segments and not (self._keep_tier and TIER_FEATURE in typed):
