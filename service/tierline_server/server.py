@@ -28,7 +28,7 @@ from tierline.v1 import (
 from tierline_server.api.admin import PolicyAdminServicer
 from tierline_server.api.entitlement import EntitlementServicer
 from tierline_server.api.interceptors import ErrorInterceptor
-from tierline_server.config import ServerConfig
+from tierline_server.config import ServerConfig, masked_url
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
@@ -74,6 +74,7 @@ class TierlineServer:
         self._services = [ENTITLEMENT_SERVICE] + ([ADMIN_SERVICE] if config.enable_admin else [])
         self._metrics_http: Any = None
         self._probe: asyncio.Task[None] | None = None
+        self._redis_reachable: bool | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -119,7 +120,22 @@ class TierlineServer:
 
     async def _report_redis(self) -> None:
         reachable = await self.store.ping()
+        if reachable != self._redis_reachable:  # the state at start, then each change
+            self._log_redis(reachable, first=self._redis_reachable is None)
+            self._redis_reachable = reachable
         await self.health.set(FEATURE_STORE_HEALTH, SERVING if reachable else NOT_SERVING)
+
+    def _log_redis(self, reachable: bool, *, first: bool) -> None:
+        where = masked_url(self.config.redis.url)
+        if reachable:
+            log.log(logging.INFO if first else logging.WARNING, "Redis at %s answers", where)
+        else:
+            log.warning(
+                "Redis at %s %s: decisions are degraded (baseline and rules that read no "
+                "features) until it answers",
+                where,
+                "does not answer" if first else "stopped answering",
+            )
 
     async def _probe_redis(self) -> None:
         # Ends on the stop event rather than by cancellation: redis-py can swallow a

@@ -35,6 +35,7 @@ PLAIN_PROGRESS_SECONDS = 5.0
 """Without a terminal, a progress line this often."""
 DEFAULT_DEMO_COUNT = 10_000
 DEFAULT_DEMO_SEED = 1
+CUSTOMER_ID_HELP = "the customer, e.g. c000042"
 
 
 def register(groups: Any) -> None:
@@ -58,31 +59,46 @@ def register(groups: Any) -> None:
         "--batch-size",
         type=_positive,
         default=loader.DEFAULT_BATCH_SIZE,
-        help="rows per round trip",
+        help=f"rows per round trip (default {loader.DEFAULT_BATCH_SIZE})",
     )
     _add_policy_and_redis_arguments(load)
     load.set_defaults(handler=load_command)
 
     get = commands.add_parser("get", help="show a customer's stored features")
-    get.add_argument("customer_id")
+    get.add_argument("customer_id", help=CUSTOMER_ID_HELP)
     get.add_argument("--json", action="store_true", help="print JSON")
     _add_policy_and_redis_arguments(get)
     get.set_defaults(handler=get_command)
 
     set_ = commands.add_parser("set", help="write some of a customer's features")
-    set_.add_argument("customer_id")
-    set_.add_argument("assignments", nargs="+", metavar="FEATURE=VALUE")
+    set_.add_argument("customer_id", help=CUSTOMER_ID_HELP)
+    set_.add_argument(
+        "assignments",
+        nargs="+",
+        metavar="FEATURE=VALUE",
+        help="features to write, e.g. tier=gold evangelist=true (the others are kept)",
+    )
     _add_policy_and_redis_arguments(set_)
     set_.set_defaults(handler=set_command)
 
     delete = commands.add_parser("delete", help="remove a customer's features")
-    delete.add_argument("customer_id")
+    delete.add_argument("customer_id", help=CUSTOMER_ID_HELP)
     add_settings(delete, RedisSettings, only=REDIS_CONNECTION)  # no policy needed to delete
     delete.set_defaults(handler=delete_command)
 
     sample = commands.add_parser("demo", help="write a synthetic customer population as CSV")
-    sample.add_argument("--count", type=_positive, default=DEFAULT_DEMO_COUNT)
-    sample.add_argument("--seed", type=int, default=DEFAULT_DEMO_SEED)
+    sample.add_argument(
+        "--count",
+        type=_positive,
+        default=DEFAULT_DEMO_COUNT,
+        help=f"customers to make (default {DEFAULT_DEMO_COUNT:,})",
+    )
+    sample.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_DEMO_SEED,
+        help=f"the same seed makes the same customers (default {DEFAULT_DEMO_SEED})",
+    )
     sample.add_argument("--out", type=Path, required=True, help="CSV file to write ('-': stdout)")
     sample.set_defaults(handler=demo_command)
 

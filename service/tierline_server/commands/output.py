@@ -19,8 +19,23 @@ console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def policy_not_found(path: Path | str) -> str | None:
+    """What to say when there is no policy at ``path`` (None when there is something there): a
+    command run outside the repository looks for rules/ where there is none."""
+    if Path(path).exists():
+        return None
+    return (
+        f"no policy at {path} (looked for {Path(path).absolute()}): point at a policy file or "
+        "directory with --policy PATH or the TIERLINE_POLICY environment variable"
+    )
+
+
 def load_policy_or_report(path: Path | str) -> Policy | None:
     """The compiled policy, or None after printing every error as ``file:line: ...``."""
+    missing = policy_not_found(path)
+    if missing is not None:
+        errors.print(f"[red]error:[/red] {escape(missing)}")
+        return None
     try:
         return load_policy(path)
     except PolicyInvalid as invalid:

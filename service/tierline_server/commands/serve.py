@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from tierline_server.commands.options import add_settings, settings_from
+from tierline_server.commands.output import policy_not_found
 from tierline_server.config import ServerConfig, masked_url
 from tierline_server.policy.errors import PolicyInvalid
 
@@ -41,6 +42,10 @@ def serve_command(args: argparse.Namespace) -> int:
     from tierline_server.server import serve  # the server's imports are only for this command
 
     settings = settings_from(ServerConfig, args)
+    missing = policy_not_found(settings.policy_path)
+    if missing is not None:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -148,7 +148,7 @@ def test_decisions_degrade_while_redis_is_down_and_recover_when_it_is_back(
     assert metric(samples, duration, method="DecideBatch", outcome="degraded") == 1
 
 
-def test_a_server_started_while_redis_is_down_serves_degraded_decisions(
+def test_a_server_started_while_redis_is_down_degrades_and_logs_each_change(
     start_server: ServerFactory, redis_server: Any
 ) -> None:
     redis_server.stop()
@@ -170,3 +170,17 @@ def test_a_server_started_while_redis_is_down_serves_degraded_decisions(
             what="a normal decision once Redis is up",
         )
         assert recovered.tier == "gold"
+        assert wait_for(lambda: server.health("tierline.features") == SERVING, what="SERVING")
+
+        redis_server.stop()
+        wait_for(lambda: server.health("tierline.features") == NOT_SERVING, what="NOT_SERVING")
+
+    assert server.stop() == 0
+    logged = [line.split(": ", 1)[1] for line in server.output.splitlines() if "Redis at" in line]
+    assert logged == [
+        f"Redis at {redis_server.url} does not answer: decisions are degraded (baseline and rules "
+        "that read no features) until it answers",
+        f"Redis at {redis_server.url} answers",
+        f"Redis at {redis_server.url} stopped answering: decisions are degraded (baseline and "
+        "rules that read no features) until it answers",
+    ]

@@ -62,9 +62,10 @@ def test_check_reports_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixt
     """A path that does not exist is an error, not a traceback."""
     missing = tmp_path / "nowhere"
     assert main(["policy", "check", "--policy", str(missing)]) == 1
-    assert capsys.readouterr().err.splitlines()[0] == (
-        f"{missing}:0: policy: no such file or directory"
-    )
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: no policy at {missing} (looked for {missing}): point at a policy file or "
+        "directory with --policy PATH or the TIERLINE_POLICY environment variable"
+    ]
 
 
 def test_test_runs_the_default_policy_cases(capsys: pytest.CaptureFixture[str]) -> None:
