@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_support import TIMEOUT
+from support.command import tierline
 from support.paths import REPO
 from support.redis_server import free_port
 
@@ -77,15 +77,7 @@ def test_the_banner_names_redis_and_its_commands_work_elsewhere(
     assert any(line.strip() == url for line in lines)  # the URL on its own line, above
 
     # Another terminal: the export line, then the banner's first command.
-    result = subprocess.run(
-        [sys.executable, "-m", "tierline_server.cli", "features", "get", "c000042"],
-        cwd=REPO,
-        env={**os.environ, "TIERLINE_REDIS_URL": url, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 3,
-        check=False,
-    )
+    result = tierline("features", "get", "c000042", env={"TIERLINE_REDIS_URL": url})
 
     assert result.returncode == 0, result.stderr
     assert "c000042 (tierline:customer:c000042)" in result.stdout

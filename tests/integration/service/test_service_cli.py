@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from service_support import TIMEOUT
-from support.paths import REPO
+from support.command import tierline
 from support.tierline_process import TierlineProcess, free_port
 
 pytestmark = pytest.mark.integration
-
-
-def tierline(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the tierline CLI; wide columns so that the table is not wrapped."""
-    return subprocess.run(
-        [sys.executable, "-m", "tierline_server.cli", *args],
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 3,
-        check=False,
-    )
 
 
 def test_decide_prints_the_decision_as_a_table(server: TierlineProcess) -> None:

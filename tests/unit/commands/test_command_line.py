@@ -7,37 +7,15 @@ command here stops before connecting).
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from support.command import COMMAND_SECONDS, tierline
 from support.paths import REPO
 from tierline_server.commands.run import build_parser, commands
-
-COMMAND_SECONDS = 60
-
-
-def tierline(
-    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``tierline ARGS`` as a separate process (wide columns: tables are not wrapped)."""
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TIERLINE_")},
-        "COLUMNS": "200",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "tierline_server.cli", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_SECONDS,
-        check=False,
-    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], status: int = 2) -> str:
