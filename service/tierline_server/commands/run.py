@@ -64,4 +64,3 @@ def run(argv: Sequence[str] | None = None) -> int:
         errors.print(f"[red]error:[/red] {escape(str(error))}")
         return 2
     return status
-
