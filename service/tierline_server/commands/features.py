@@ -192,7 +192,8 @@ def print_summary(summary: loader.LoadSummary, policy: Policy) -> None:
     table.add_row("rows read", f"{summary.read:,}", "")
     table.add_row("rows loaded", f"{summary.loaded:,}", "")
     table.add_row("rows rejected", f"{summary.rejected:,}", "")
-    table.add_row("customers", f"{summary.customers:,}", "each once, in the tier now stored")
+    if summary.customers is not None:
+        table.add_row("customers", f"{summary.customers:,}", "each once, in the tier now stored")
     order = {tier: index for index, tier in enumerate(reversed(policy.tiers))}
     for tier, count in sorted(
         summary.tiers.items(), key=lambda item: order.get(item[0], len(order))
@@ -200,11 +201,10 @@ def print_summary(summary: loader.LoadSummary, policy: Policy) -> None:
         table.add_row(f"  {tier or '(no tier)'}", f"{count:,}", "")
     if summary.duplicates:
         examples = ", ".join(summary.duplicate_examples)
-        more = ", ..." if summary.duplicates > len(summary.duplicate_examples) else ""
         table.add_row(
             "[yellow]repeated ids[/yellow]",
             f"{summary.duplicates:,}",
-            escape(f"rows whose customer id came earlier ({examples}{more}): the last row wins"),
+            escape(f"rows whose customer id came earlier (e.g. {examples}): the last row wins"),
         )
     table.add_row("rows/s", f"{summary.rows_per_second:,.0f}", f"in {summary.seconds:.1f} s")
     console.print(table)

@@ -1,21 +1,27 @@
 """Load customers from CSV or JSON Lines into Redis: check, segment, write in batches.
 
-The file is streamed: memory holds one batch, plus each loaded customer's id and tier (to count
-customers rather than rows: about 100 bytes a customer). Each row is checked
+The file is streamed: memory holds one batch, whatever the file's size. Each row is checked
 against the policy's feature schema and given its tier by the policy's segments (first match
 wins). A row that fails goes to the reject file with its line number and reason; nothing is
 dropped silently. Each batch is one pipelined round trip, followed by one invalidation message
 naming the batch's customers. Loading the same file twice leaves Redis as one load does.
+
+A file may give a customer on several rows: the summary counts customers, each in the tier its
+last row gave, and reports the repeated ids. Which ids a load has written is kept in a scratch
+hash in Redis beside the customers (see ``LoadLedger``), not in the loader's memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import enum
+import functools
 import gc
 import io
 import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -93,41 +99,31 @@ class LoadSummary:
     loaded: int = 0
     """Rows written (a customer whose id repeats is written once per row)."""
     rejected: int = 0
-    customer_tiers: dict[str, str] = field(default_factory=dict)
-    """Each loaded customer's tier as stored: its last loaded row's ('' without one, when the
-    policy has no segments)."""
+    customers: int | None = None
+    """Distinct customers loaded; None when the load did not finish, so they were not counted."""
+    tiers: Counter[str] = field(default_factory=Counter)
+    """Loaded customers per tier, each once, in the tier its last loaded row gave (as stored; ''
+    without one, when the policy has no segments). Empty until counted."""
     duplicates: int = 0
     """Loaded rows whose customer an earlier loaded row of the file already gave."""
     duplicate_examples: list[str] = field(default_factory=list)
-    """The first few customer ids that repeat."""
+    """The first few customer ids that repeat (each once)."""
     seconds: float = 0.0
     rejects_path: Path | None = None
     """The reject file, when rows were rejected."""
-
-    @property
-    def customers(self) -> int:
-        """Distinct customers loaded."""
-        return len(self.customer_tiers)
-
-    @property
-    def tiers(self) -> Counter[str]:
-        """Loaded customers per tier, each counted once."""
-        return Counter(self.customer_tiers.values())
 
     @property
     def rows_per_second(self) -> float:
         """Rows read per second."""
         return self.read / self.seconds if self.seconds > 0 else 0.0
 
-    def count(self, customer_id: str, tier: str) -> None:
-        """A row of ``customer_id`` in ``tier`` was loaded; a later row of the same customer
-        replaces its tier (as it does in Redis)."""
-        tiers = self.customer_tiers
-        if customer_id in tiers:
-            self.duplicates += 1
-            if len(self.duplicate_examples) < DUPLICATE_EXAMPLES:
-                self.duplicate_examples.append(customer_id)
-        tiers[customer_id] = tier
+    def repeated(self, customer_ids: Sequence[str]) -> None:
+        """Loaded rows of customers that earlier rows gave."""
+        self.duplicates += len(customer_ids)
+        examples = self.duplicate_examples
+        for customer_id in customer_ids:
+            if len(examples) < DUPLICATE_EXAMPLES and customer_id not in examples:
+                examples.append(customer_id)
 
 
 class Record(NamedTuple):
@@ -200,8 +196,21 @@ def load_file(
     started = time.perf_counter()
     size = max(path.stat().st_size, 1)
     try:
-        with _cyclic_gc_paused(), path.open("rb") as stream, rejects:
+        with (
+            _cyclic_gc_paused(),
+            path.open("rb") as stream,
+            rejects,
+            LoadLedger(records) as ledger,
+        ):
             batch: list[Row] = []
+            flush = functools.partial(
+                _flush,
+                records=records,
+                ledger=ledger,
+                remove_absent=remove_absent,
+                summary=summary,
+                rejects=rejects,
+            )
             for record in read_records(stream, fmt, columns=(ID_COLUMN, *policy.features)):
                 summary.read += 1
                 try:
@@ -211,11 +220,12 @@ def load_file(
                     rejects.write(record.line, record.source, str(reason))
                     continue
                 if len(batch) >= options.batch_size:
-                    _flush(records, batch, remove_absent, summary, rejects)
+                    flush(batch)
                     if progress is not None:
                         summary.seconds = time.perf_counter() - started
                         progress(summary, stream.tell() / size)
-            _flush(records, batch, remove_absent, summary, rejects)
+            flush(batch)
+            summary.customers, summary.tiers = ledger.count()
     except (RedisError, RedisClusterException) as error:
         summary.seconds = time.perf_counter() - started
         raise LoadInterruptedError(summary, error) from error
@@ -242,8 +252,10 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def _flush(
-    records: CustomerRecords,
     batch: list[Row],
+    *,
+    records: CustomerRecords,
+    ledger: LoadLedger,
     remove_absent: Sequence[str],
     summary: LoadSummary,
     rejects: RejectFile,
@@ -260,10 +272,51 @@ def _flush(
         rejects.write(row.line, row.source, f"redis: {reason}")
     summary.rejected += len(failed)
     summary.loaded += len(batch) - len(failed)
-    for index, row in enumerate(batch):
-        if index not in failed:
-            summary.count(row.customer_id, row.tier)
+    loaded = [(row.customer_id, row.tier) for index, row in enumerate(batch) if index not in failed]
+    summary.repeated(ledger.add(loaded))
     batch.clear()
+
+
+class LoadLedger:
+    """The customers a load has written, each with the tier its last row gave, in Redis.
+
+    Counting customers rather than rows takes every id loaded so far; in the loader's memory
+    that would grow with the file, so a scratch hash beside the customers holds them. Its key
+    contains '#', which no customer id may, so it is never a customer's. It is deleted when the
+    load ends and expires a day after its last write should the loader die first.
+    """
+
+    EXPIRE_SECONDS = 24 * 60 * 60
+    COUNT_PAGE = 1000
+
+    def __init__(self, records: CustomerRecords) -> None:
+        self._client = records.client
+        self.key = f"{records.key_prefix}#load/{uuid.uuid4().hex}"
+
+    def __enter__(self) -> LoadLedger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with contextlib.suppress(RedisError, RedisClusterException):  # Redis failing: it expires
+            self._client.delete(self.key)
+
+    def add(self, loaded: Sequence[tuple[str, str]]) -> list[str]:
+        """Record loaded (customer id, tier) pairs, in one round trip; the ids it already had."""
+        if not loaded:
+            return []
+        pipeline = self._client.pipeline(transaction=False)
+        for customer_id, tier in loaded:
+            pipeline.hset(self.key, customer_id, tier)
+        pipeline.expire(self.key, self.EXPIRE_SECONDS)
+        added = pipeline.execute()[:-1]  # HSET: 1 for a new field, 0 for one it replaced
+        return [customer_id for (customer_id, _), new in zip(loaded, added, strict=True) if not new]
+
+    def count(self) -> tuple[int, Counter[str]]:
+        """Customers loaded, and how many are in each tier (read a page at a time)."""
+        tiers: Counter[str] = Counter()
+        for _, tier in self._client.hscan_iter(self.key, count=self.COUNT_PAGE):
+            tiers[tier.decode()] += 1
+        return sum(tiers.values()), tiers
 
 
 def read_records(stream: IO[bytes], fmt: InputFormat, columns: Collection[str]) -> Iterator[Record]:

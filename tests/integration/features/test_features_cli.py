@@ -153,6 +153,6 @@ def test_load_counts_customers_and_reports_repeated_ids(
     assert (rows["basic"], rows["gold"], rows["standard"]) == (["1"], ["1"], ["1"])
     assert rows["repeated ids"] == [
         "2",
-        "rows whose customer id came earlier (c1, c2): the last row wins",
+        "rows whose customer id came earlier (e.g. c1, c2): the last row wins",
     ]
     assert stored(redis_url, "c1")["tier"] == "basic"
