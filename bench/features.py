@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import demo, loader, redis_client
 from tierline_server.features.lookup import FeatureSource
+from tierline_server.features.records import CustomerRecords
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
@@ -77,12 +78,13 @@ def bench_loader(url: str, directory: Path, rows: int) -> None:
     with redis_client.writer_client(settings) as client:
         client.ping()
         before = peak_rss_bytes()
-        summary = loader.load_file(source, policy, client, settings)
+        summary = loader.load_file(source, policy, CustomerRecords(client, settings))
     after = peak_rss_bytes()
     size_mb = source.stat().st_size / 1e6
     print(
         f"loader: {summary.loaded:,} rows ({size_mb:.0f} MB of CSV), {summary.rejected} rejected, "
-        f"in {summary.seconds:.1f} s = {summary.rows_per_second:,.0f} rows/s"
+        f"{summary.customers:,} customers, in {summary.seconds:.1f} s = "
+        f"{summary.rows_per_second:,.0f} rows/s"
     )
     print(
         f"loader: peak RSS {after / 1e6:.0f} MB for the whole process "

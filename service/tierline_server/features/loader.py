@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -301,15 +302,23 @@ class LoadLedger:
             self._client.delete(self.key)
 
     def add(self, loaded: Sequence[tuple[str, str]]) -> list[str]:
-        """Record loaded (customer id, tier) pairs, in one round trip; the ids it already had."""
+        """Record loaded (customer id, tier) pairs in one round trip; returns the ids of pairs
+        whose customer came earlier (in this batch or a previous one)."""
         if not loaded:
             return []
+        ids = [customer_id for customer_id, _ in loaded]
         pipeline = self._client.pipeline(transaction=False)
-        for customer_id, tier in loaded:
-            pipeline.hset(self.key, customer_id, tier)
+        pipeline.hmget(self.key, ids)
+        pipeline.hset(self.key, items=list(chain.from_iterable(loaded)))
         pipeline.expire(self.key, self.EXPIRE_SECONDS)
-        added = pipeline.execute()[:-1]  # HSET: 1 for a new field, 0 for one it replaced
-        return [customer_id for (customer_id, _), new in zip(loaded, added, strict=True) if not new]
+        before = pipeline.execute()[0]
+        seen: set[str] = set()
+        repeated = []
+        for customer_id, earlier in zip(ids, before, strict=True):
+            if earlier is not None or customer_id in seen:
+                repeated.append(customer_id)
+            seen.add(customer_id)
+        return repeated
 
     def count(self) -> tuple[int, Counter[str]]:
         """Customers loaded, and how many are in each tier (read a page at a time)."""
