@@ -10,10 +10,10 @@ PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup test lint policy-test run bench
+.PHONY: help setup test lint lint-deploy k8s-rules policy-test run bench
 
 help: ## List the verbs
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Tierline needs Python 3.10, 3.11 or 3.12 (durable-rules does not import on 3.13). Install one, or pass PYTHON=/path/to/python3.12." >&2; exit 1; }
@@ -24,14 +24,28 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## Create .venv and install Tierline with its server and dev extras
 
-test: $(STAMP) proto-check ## Check the stubs, run the policy cases and the test suite (needs redis-server)
+test: $(STAMP) proto-check lint-deploy ## Check the stubs and deploy/, run the policy cases and the test suite (needs redis-server, prometheus)
 	$(BIN)/tierline policy test --policy rules/
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check service clients tests bench
+	$(BIN)/ruff format --check service clients tests bench deploy
 	$(BIN)/mypy
+
+# promtool comes with Debian's prometheus package (so does the prometheus the tests run).
+PROMTOOL := $(shell command -v promtool)
+
+lint-deploy: $(STAMP) ## Lint the Dockerfile, check and unit-test the alerts, check the Compose and Prometheus files
+	$(BIN)/hadolint deploy/docker/Dockerfile
+	@test -n "$(PROMTOOL)" || { echo "promtool is missing: apt-get install prometheus" >&2; exit 1; }
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yaml
+	$(PROMTOOL) test rules deploy/prometheus/alerts.test.yaml
+	$(PROMTOOL) check config deploy/prometheus/prometheus.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+
+k8s-rules: $(STAMP) ## Regenerate the Kubernetes PrometheusRule from deploy/prometheus/alerts.yaml
+	$(BIN)/python deploy/k8s/prometheusrule.py > deploy/k8s/components/prometheus-operator/prometheusrule.yaml
 
 run: $(STAMP) ## Serve the default policy with a local Redis of demo customers (Ctrl-C stops)
 	BIN=$(BIN) deploy/local/run.sh

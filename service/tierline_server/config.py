@@ -240,10 +240,14 @@ class NearCacheSettings:
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_POLICY_PATH = "rules"
 DEFAULT_METRICS_PORT = 9464
-DEFAULT_MAX_CONCURRENT_RPCS = 1000
+DEFAULT_MAX_IN_FLIGHT = 1000
+DEFAULT_MAX_QUEUE_SECONDS = 1.0
+DEFAULT_STREAMS_PER_CONNECTION = 100
+DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300.0
 DEFAULT_GRACE_SECONDS = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-"""Covers the largest valid DecideBatch: 1000 items at every field limit is about 11 MB."""
+"""Above the largest request any method takes (a DecideBatch of 1000 items at every field
+limit, about 11 MB): each method's own, smaller limit is checked before its request is parsed."""
 
 
 @dataclass(frozen=True)
@@ -267,11 +271,30 @@ class ServerConfig:
         DEFAULT_METRICS_PORT, "--metrics-port", "port of the Prometheus /metrics endpoint, 0 = off",
         port,
     )  # fmt: skip
-    max_concurrent_rpcs: int = setting(
-        DEFAULT_MAX_CONCURRENT_RPCS,
-        "--max-concurrent-rpcs",
-        "RPCs in flight before new ones get RESOURCE_EXHAUSTED",
+    max_in_flight: int = setting(
+        DEFAULT_MAX_IN_FLIGHT,
+        "--max-in-flight",
+        "decisions in progress per worker before new calls are shed with RESOURCE_EXHAUSTED",
         positive_int,
+    )
+    max_queue_seconds: float = setting(
+        DEFAULT_MAX_QUEUE_SECONDS,
+        "--max-queue",
+        "longest a call without a deadline may wait behind others before it is shed",
+        seconds,
+    )
+    streams_per_connection: int = setting(
+        DEFAULT_STREAMS_PER_CONNECTION,
+        "--streams-per-connection",
+        "concurrent calls one connection may open (one client cannot take every slot)",
+        positive_int,
+    )
+    max_connection_age_seconds: float = setting(
+        DEFAULT_MAX_CONNECTION_AGE_SECONDS,
+        "--max-connection-age",
+        "seconds after which a connection is asked to reconnect (spreads clients over "
+        "replicas, and ends connections that hold calls they never finish)",
+        seconds,
     )
     grace_seconds: float = setting(
         DEFAULT_GRACE_SECONDS,

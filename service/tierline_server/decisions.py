@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tierline_server.errors import DeadlinePassed
 from tierline_server.features.lookup import FeatureLookup, FeatureSource
 from tierline_server.features.store import FeatureStore
 from tierline_server.ids import new_decision_id
@@ -52,23 +53,29 @@ class DecisionService:
         self._store = store
         self._metrics = metrics
 
-    async def decide(self, request: DecisionRequest) -> Outcome:
-        """Decide for one request (one Redis round trip at most)."""
+    async def decide(self, request: DecisionRequest, deadline: float | None = None) -> Outcome:
+        """Decide for one request (one Redis round trip at most). ``deadline`` (monotonic): when
+        the caller stops waiting; past it, the rules are not evaluated (DeadlinePassed)."""
         started = time.perf_counter_ns()
         lookup = await self._store.lookup(request.customer_id)
+        _check(deadline)
         return self._evaluate(request, lookup, started, time.perf_counter_ns() - started)
 
-    async def decide_many(self, requests: Sequence[DecisionRequest]) -> list[Outcome]:
+    async def decide_many(
+        self, requests: Sequence[DecisionRequest], deadline: float | None = None
+    ) -> list[Outcome]:
         """Decide for a batch with one Redis round trip for all of its customers."""
         started = time.perf_counter_ns()
         lookups = await self._store.lookup_many([r.customer_id for r in requests])
         lookup_ns = time.perf_counter_ns() - started
         outcomes: list[Outcome] = []
         for index, (request, lookup) in enumerate(zip(requests, lookups, strict=True)):
-            if index and index % BATCH_EVAL_CHUNK == 0:
-                # A 1000-item batch is ~100 ms of rules: give way so that other requests'
-                # Redis replies are read within their budget instead of timing out.
-                await asyncio.sleep(0)
+            if index % BATCH_EVAL_CHUNK == 0:
+                _check(deadline)
+                if index:
+                    # A 1000-item batch is ~100 ms of rules: give way so that other requests'
+                    # Redis replies are read within their budget instead of timing out.
+                    await asyncio.sleep(0)
             outcomes.append(self._evaluate(request, lookup, started, lookup_ns))
         return outcomes
 
@@ -105,3 +112,8 @@ class DecisionService:
             metrics.rule_matches.labels(rule_id).inc()
         if decision.degraded:
             metrics.degraded_decisions.inc()
+
+
+def _check(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlinePassed("the deadline passed before the rules were evaluated")

@@ -1,4 +1,4 @@
-"""Domain errors that know their gRPC status; one interceptor turns them into statuses."""
+"""Domain errors that know their gRPC status; the call guard turns them into statuses."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
+
+MAX_REPORTED_VIOLATIONS = 20
+"""Field violations listed in one error; the rest are counted in a last entry, so that an error
+always fits in its trailer however much is wrong with a request."""
 
 
 @dataclass(frozen=True)
@@ -23,10 +27,33 @@ class TierlineError(Exception):
 
 
 class InvalidRequest(TierlineError):
-    """The request breaks the API's rules; lists every violation, not just the first."""
+    """The request breaks the API's rules: every violation, up to MAX_REPORTED_VIOLATIONS."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, violations: Sequence[FieldViolation]) -> None:
-        super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
-        self.violations = tuple(violations)
+        shown = list(violations[:MAX_REPORTED_VIOLATIONS])
+        if len(violations) > MAX_REPORTED_VIOLATIONS:
+            more = len(violations) - MAX_REPORTED_VIOLATIONS
+            shown.append(FieldViolation("", f"... and {more} more violation(s)"))
+        super().__init__("; ".join(f"{v.field}: {v.description}".lstrip(": ") for v in shown))
+        self.violations = tuple(shown)
+
+
+class Overloaded(TierlineError):
+    """The work already queued cannot be done before this call's deadline: shed at once, so the
+    caller can fall back (or try another replica) instead of waiting out its deadline."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class ShuttingDown(TierlineError):
+    """The server is draining: the call goes to another replica (clients retry UNAVAILABLE)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlinePassed(TierlineError):
+    """The caller's deadline passed before the work was done: the rest of it is skipped."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED

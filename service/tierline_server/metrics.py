@@ -31,7 +31,9 @@ LATENCY_BUCKETS = (
 """50 us to 1 s: decisions take well under a millisecond when healthy."""
 
 DECISION_METHODS = ("Decide", "DecideBatch")
-DECISION_OUTCOMES = ("ok", "degraded", "invalid", "error")
+DECISION_OUTCOMES = ("ok", "degraded", "invalid", "shed", "abandoned", "error")
+"""shed: refused at once under overload; abandoned: the caller cancelled or its deadline passed."""
+RPC_METHODS = (*DECISION_METHODS, "GetPolicy", "ValidatePolicy", "ReloadPolicy")
 RELOAD_RESULTS = ("success", "rejected")
 
 
@@ -104,6 +106,7 @@ class Metrics:
             "tierline_redis_circuit_open",
             "1 while the read path skips Redis after consecutive failures, else 0.",
             registry=registry,
+            multiprocess_mode="livemax",
         )
         self.undecodable_features = Counter(
             "tierline_undecodable_features_total",
@@ -114,6 +117,25 @@ class Metrics:
             "tierline_policy", "The policy being served (name, version, checksum).",
             registry=registry,
         )  # fmt: skip
+        self.rpcs = Counter(
+            "tierline_rpcs_total",
+            "RPCs answered, by method and gRPC status code: what callers saw, shed load "
+            "(RESOURCE_EXHAUSTED) and abandoned calls (CANCELLED, DEADLINE_EXCEEDED) included.",
+            ["method", "code"],
+            registry=registry,
+        )
+        self.decisions_in_flight = Gauge(
+            "tierline_decisions_in_flight",
+            "Decisions admitted and not yet answered.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.decision_cost = Gauge(
+            "tierline_decision_cost_seconds",
+            "Event-loop CPU time per decision, as admission control measures it.",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.policy_reloads = Counter(
             "tierline_policy_reloads_total",
             "Policy reload attempts, by result.",
@@ -132,6 +154,9 @@ class Metrics:
             self.redis_errors.labels(kind.value)
         for result in RELOAD_RESULTS:
             self.policy_reloads.labels(result)
+        for method in RPC_METHODS:
+            for code in ("OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"):
+                self.rpcs.labels(method, code)
 
     def track_policy(
         self, *, name: str, version: str, checksum: str, rules: Iterable[str],

@@ -1,8 +1,9 @@
 """Wire the service together and run it until SIGTERM / SIGINT.
 
-Start: policy -> feature store -> servicers behind one interceptor -> health -> reflection ->
-port -> metrics endpoint -> SERVING. Stop: NOT_SERVING -> drain in-flight RPCs within the
-grace period -> close Redis and the metrics endpoint.
+Start: policy -> feature store -> servicers behind the call guard -> health -> reflection ->
+port -> metrics endpoint -> SERVING. Stop: NOT_SERVING -> the guard refuses new calls ->
+in-flight calls finish within the grace period -> gRPC stops -> close Redis and the metrics
+endpoint.
 """
 
 from __future__ import annotations
@@ -18,16 +19,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, start_http_server
-from tierline.v1 import (
-    entitlement_pb2,
-    entitlement_pb2_grpc,
-    policy_admin_pb2,
-    policy_admin_pb2_grpc,
-)
+from tierline.v1 import entitlement_pb2, policy_admin_pb2
 
-from tierline_server.api.admin import PolicyAdminServicer
-from tierline_server.api.entitlement import EntitlementServicer
-from tierline_server.api.interceptors import ErrorInterceptor
+from tierline_server.api import admin, entitlement
+from tierline_server.api.admission import Admission
+from tierline_server.api.guard import CallGuard
 from tierline_server.config import ServerConfig, masked_url
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
@@ -36,13 +32,15 @@ from tierline_server.served_policy import ServedPolicy
 
 log = logging.getLogger(__name__)
 
-ENTITLEMENT_SERVICE = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"].full_name
-ADMIN_SERVICE = policy_admin_pb2.DESCRIPTOR.services_by_name["PolicyAdminService"].full_name
+ENTITLEMENT = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"]
+ADMIN = policy_admin_pb2.DESCRIPTOR.services_by_name["PolicyAdminService"]
 FEATURE_STORE_HEALTH = "tierline.features"
 """Health entry that reports Redis: NOT_SERVING while Redis is unreachable (decisions degrade)."""
 OVERALL_HEALTH = ""
 REDIS_PROBE_SECONDS = 1.0
 KEEPALIVE_MIN_PING_MS = 10_000
+CONNECTION_AGE_GRACE_MS = 30_000
+"""Time a connection past its maximum age has to finish its calls."""
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -57,12 +55,17 @@ class TierlineServer:
         self.store = FeatureStore(self.served.policy, config.redis, config.near_cache, metrics)
         self.served.on_change(self.store.set_policy)
         self.health = health.aio.HealthServicer()
+        self.guard = CallGuard(Admission(config.max_in_flight, config.max_queue_seconds), metrics)
+        # No maximum_concurrent_rpcs: gRPC would count a call from its first frame, so calls
+        # whose message never completes could take every slot. The guard counts admitted
+        # decisions instead, and a connection may hold only streams_per_connection calls.
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor()],
-            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
+                ("grpc.max_concurrent_streams", config.streams_per_connection),
+                ("grpc.max_connection_age_ms", int(config.max_connection_age_seconds * 1000)),
+                ("grpc.max_connection_age_grace_ms", CONNECTION_AGE_GRACE_MS),
                 ("grpc.so_reuseport", 1),
                 # Let clients keep idle connections warm with pings (a live call must not pay
                 # for a reconnect); gRPC's defaults answer such pings with GOAWAY.
@@ -71,7 +74,9 @@ class TierlineServer:
             ],
         )
         self.port = 0
-        self._services = [ENTITLEMENT_SERVICE] + ([ADMIN_SERVICE] if config.enable_admin else [])
+        self._services = [ENTITLEMENT.full_name] + (
+            [ADMIN.full_name] if config.enable_admin else []
+        )
         self._metrics_http: Any = None
         self._probe: asyncio.Task[None] | None = None
         self._redis_reachable: bool | None = None
@@ -82,13 +87,18 @@ class TierlineServer:
         await self._set_health(NOT_SERVING)
         await self.store.start()
         decisions = DecisionService(self.served, self.store, self.metrics)
-        entitlement_pb2_grpc.add_EntitlementServiceServicer_to_server(
-            EntitlementServicer(decisions, self.served, self.metrics), self.server
-        )
-        if self.config.enable_admin:
-            policy_admin_pb2_grpc.add_PolicyAdminServiceServicer_to_server(
-                PolicyAdminServicer(self.served), self.server
+        services = [
+            self.guard.service(
+                ENTITLEMENT,
+                entitlement.EntitlementServicer(decisions, self.served),
+                entitlement.METHODS,
             )
+        ]
+        if self.config.enable_admin:
+            services.append(
+                self.guard.service(ADMIN, admin.PolicyAdminServicer(self.served), admin.METHODS)
+            )
+        self.server.add_generic_rpc_handlers(services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             [*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
@@ -107,7 +117,13 @@ class TierlineServer:
         """Drain: NOT_SERVING, finish in-flight RPCs within the grace period, close resources."""
         await self._set_health(NOT_SERVING)
         self._stopping.set()
-        await self.server.stop(self.config.grace_seconds)  # first: refuse new calls at once
+        self.guard.drain()
+        grace = self.config.grace_seconds
+        started = asyncio.get_running_loop().time()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.guard.idle(), grace)
+        elapsed = asyncio.get_running_loop().time() - started
+        await self.server.stop(max(grace - elapsed, 0))
         if self._probe is not None:
             await self._probe
         await self.store.close()

@@ -1,1 +1,1 @@
-"""The gRPC face of Tierline: servicers, validation, mapping, interceptors."""
+"""The gRPC face of Tierline: the call guard, servicers, validation, mapping."""

@@ -6,12 +6,19 @@ import grpc
 from tierline.v1 import policy_admin_pb2 as pb
 from tierline.v1 import policy_admin_pb2_grpc as pb_grpc
 
+from tierline_server.api.guard import Method
 from tierline_server.api.mapping import policy_error_messages
 from tierline_server.policy.compiler import compile_policy_text
 from tierline_server.policy.errors import PolicyInvalid
 from tierline_server.served_policy import ServedPolicy
 
 CANDIDATE_NAME = "<candidate>"
+
+METHODS = {
+    "ValidatePolicy": Method(2 * 1024 * 1024),
+    "ReloadPolicy": Method(1024),
+}
+"""What the call guard enforces for each RPC of the service."""
 
 
 class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[misc]

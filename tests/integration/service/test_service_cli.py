@@ -1,14 +1,21 @@
-"""`tierline decide` and `tierline features set` against a running server and a real Redis."""
+"""`tierline decide`, `tierline health` and `tierline features set` against a running server and
+a real Redis."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from grpc_health.v1 import health_pb2
+from service_support import ServerFactory
 from support.command import tierline
+from support.redis_server import RedisServer
 from support.tierline_process import TierlineProcess, free_port
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def test_decide_prints_the_decision_as_a_table(server: TierlineProcess) -> None:
@@ -131,3 +138,63 @@ def test_features_set_then_decide(server: TierlineProcess, redis_url: str) -> No
     assert decision["tier"] == "platinum"
     assert decision["serviceLevel"]["name"] == "concierge"
     assert decision["routing"]["queue"] == "concierge"
+
+
+def test_health_of_a_serving_server_exits_0(server: TierlineProcess) -> None:
+    overall = tierline("health", "--target", server.target)
+    entitlement = tierline(
+        "health", "--target", server.target, "--service", "tierline.v1.EntitlementService"
+    )
+
+    assert (overall.returncode, overall.stdout) == (0, f"{server.target}: SERVING\n")
+    assert entitlement.returncode == 0, entitlement.stdout + entitlement.stderr
+    assert entitlement.stdout.endswith("'tierline.v1.EntitlementService': SERVING\n")
+
+
+def test_health_of_a_not_serving_entry_exits_1_saying_so(
+    start_server: ServerFactory, redis_server: RedisServer
+) -> None:
+    server = start_server(redis_server.url)
+    redis_server.stop()  # the server keeps serving; its Redis entry goes NOT_SERVING
+    wait_for(
+        lambda: server.health("tierline.features") == NOT_SERVING,
+        what="tierline.features NOT_SERVING",
+    )
+
+    redis = tierline("health", "--target", server.target, "--service", "tierline.features")
+    overall = tierline("health", "--target", server.target)
+
+    assert redis.returncode == 1
+    assert redis.stdout == f"{server.target} 'tierline.features': NOT_SERVING\n"
+    assert overall.returncode == 0  # decisions still come, degraded
+
+
+def test_health_of_an_unknown_entry_exits_1(server: TierlineProcess) -> None:
+    result = tierline("health", "--target", server.target, "--service", "no.such.Service")
+
+    assert result.returncode == 1
+    assert (
+        result.stdout
+        == f"{server.target} 'no.such.Service': SERVICE_UNKNOWN (the server has no such entry)\n"
+    )
+
+
+def test_health_without_a_server_exits_1_in_one_line() -> None:
+    target = f"127.0.0.1:{free_port()}"
+    result = tierline("health", "--target", target, "--timeout", "2")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"{target}: no answer: UNAVAILABLE")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_health_with_a_bad_timeout_exits_2_naming_it(value: str) -> None:
+    result = tierline("health", "--timeout", value)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"tierline health: argument --timeout: {value!r} must be a number of seconds more "
+        "than 0 (see tierline health -h)\n"
+    )

@@ -189,7 +189,7 @@ def test_calls_over_the_concurrency_limit_are_resource_exhausted(
     load_customers(redis_server.url)
     server = start_server(
         redis_server.url,
-        extra_args=["--max-concurrent-rpcs", "2", "--near-cache", "false", "--redis-timeout", "8"],
+        extra_args=["--max-in-flight", "2", "--near-cache", "false", "--redis-timeout", "8"],
     )
     with grpc.insecure_channel(server.target) as channel:
         stub = entitlement_pb2_grpc.EntitlementServiceStub(channel)
