@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup test lint lint-deploy k8s-rules policy-test run bench
+.PHONY: help setup test lint lint-deploy k8s-rules policy-test run bench fairness-example
 
 help: ## List the verbs
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Tierline needs Python 3.10, 3.11 or 3.12 (durable-rules does not import on 3.13). Install one, or pass PYTHON=/path/to/python3.12." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[server,dev]'
+	$(BIN)/pip install --quiet -e '.[server,report,dev]'
 	@touch $@
 
-setup: $(STAMP) ## Create .venv and install Tierline with its server and dev extras
+setup: $(STAMP) ## Create .venv and install Tierline with its server, report and dev extras
 
 test: $(STAMP) proto-check lint-deploy ## Check the stubs and deploy/, run the policy cases and the test suite (needs redis-server, prometheus)
 	$(BIN)/tierline policy test --policy rules/
@@ -55,6 +55,18 @@ policy-test: $(STAMP) ## Run rules/tests against the default policy
 
 bench: $(STAMP) ## Engine benchmark: our layer vs bare durable-rules, RSS over 1M decisions
 	$(BIN)/python bench/engine.py
+
+# The README's example report: 2,000 demo customers, the default policy and mix, and a screenshot
+# of its top taken by Debian's chromium (headless, none of its background connections).
+CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	--disable-background-networking --disable-component-update --disable-sync --hide-scrollbars
+
+fairness-example: $(STAMP) ## Regenerate docs/fairness-example.html and its screenshot (needs chromium)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp" demo-customers.csv' EXIT && \
+	$(BIN)/tierline features demo --count 2000 --seed 7 --out demo-customers.csv && \
+	$(BIN)/tierline report fairness demo-customers.csv --policy rules --out docs/fairness-example.html >/dev/null && \
+	chromium $(CHROMIUM_FLAGS) --user-data-dir="$$tmp" --window-size=1280,1500 --virtual-time-budget=5000 \
+		--screenshot=docs/fairness-example.png "file://$(CURDIR)/docs/fairness-example.html" 2>/dev/null
 
 # --- API contract: proto/ -> committed Python stubs in clients/python/ --------------------------
 # protoc runs with -I proto, so tierline/v1/x.proto becomes clients/python/tierline/v1/x_pb2.py and

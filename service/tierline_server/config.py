@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +108,11 @@ def listen_address(text: str) -> str:
         except ValueError:
             raise ValueError(f"{host} is not an IPv6 address") from None
     return text
+
+
+def metrics_address(text: str) -> str:
+    """host:port, or :port for the gRPC listener's host."""
+    return text if text.startswith(":") and port(text[1:]) >= 0 else listen_address(text)
 
 
 def redis_url(text: str) -> str:
@@ -240,14 +246,18 @@ class NearCacheSettings:
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_POLICY_PATH = "rules"
 DEFAULT_METRICS_PORT = 9464
+DEFAULT_METRICS_LISTEN = f":{DEFAULT_METRICS_PORT}"
+DEFAULT_WORKERS = len(os.sched_getaffinity(0))
+"""One worker per CPU this process may run on."""
 DEFAULT_MAX_IN_FLIGHT = 1000
 DEFAULT_MAX_QUEUE_SECONDS = 1.0
 DEFAULT_STREAMS_PER_CONNECTION = 100
 DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300.0
 DEFAULT_GRACE_SECONDS = 10.0
-DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-"""Above the largest request any method takes (a DecideBatch of 1000 items at every field
-limit, about 11 MB): each method's own, smaller limit is checked before its request is parsed."""
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+"""The transport's limit: a larger message is refused from its length prefix, before any of it
+is buffered (RESOURCE_EXHAUSTED, as the gRPC specification says). Each method's own limit, at
+most this, is checked before its request is parsed (INVALID_ARGUMENT)."""
 
 
 @dataclass(frozen=True)
@@ -267,10 +277,23 @@ class ServerConfig:
     )
     redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
     near_cache: NearCacheSettings = dataclasses.field(default_factory=NearCacheSettings)
-    metrics_port: int = setting(
-        DEFAULT_METRICS_PORT, "--metrics-port", "port of the Prometheus /metrics endpoint, 0 = off",
-        port,
+    workers: int = setting(
+        DEFAULT_WORKERS,
+        "--workers",
+        "serving processes sharing the port, each with its own engine (default: usable CPUs)",
+        positive_int,
+    )
+    watch: bool = setting(
+        False, "--watch", "reload the policy when its files change (checked every second)",
+        boolean,
     )  # fmt: skip
+    metrics_listen: str = setting(
+        DEFAULT_METRICS_LISTEN,
+        "--metrics-listen",
+        "host:port of the Prometheus /metrics endpoint (:port: on the gRPC listener's host; "
+        "port 0: off)",
+        metrics_address,
+    )
     max_in_flight: int = setting(
         DEFAULT_MAX_IN_FLIGHT,
         "--max-in-flight",
@@ -315,6 +338,14 @@ class ServerConfig:
         boolean,
     )
     log_level: str = setting("INFO", "--log-level", "DEBUG, INFO, WARNING or ERROR", log_level)
+
+
+def metrics_endpoint(config: ServerConfig) -> tuple[str, int] | None:
+    """Where /metrics listens (host, port), or None when it is off."""
+    host, _, port_text = config.metrics_listen.rpartition(":")
+    if not int(port_text):
+        return None
+    return (host or config.listen.rpartition(":")[0]).strip("[]"), int(port_text)
 
 
 def masked_url(url: str) -> str:

@@ -15,8 +15,8 @@ from tierline_server.features.lookup import FeatureLookup, FeatureSource
 from tierline_server.features.store import FeatureStore
 from tierline_server.ids import new_decision_id
 from tierline_server.metrics import Metrics
+from tierline_server.policy.decider import Decider
 from tierline_server.policy.domain import Context, Decision
-from tierline_server.served_policy import ServedPolicy
 
 BATCH_EVAL_CHUNK = 16
 """Batch items evaluated between two yields to the event loop (about 2 ms of rules)."""
@@ -29,6 +29,8 @@ class DecisionRequest:
     customer_id: str
     context: Context
     explain: bool = False
+    occurred_at_ns: int | None = None
+    """When the interaction happened (epoch nanoseconds); None: now."""
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,15 @@ class Outcome:
     lookup_micros: int
     eval_micros: int
     total_micros: int
+    occurred_at_ns: int = 0
+    """When the interaction happened (epoch nanoseconds): as the caller said, or when decided."""
 
 
 class DecisionService:
     """Decides for one request or a batch; never fails because Redis does."""
 
-    def __init__(self, policy: ServedPolicy, store: FeatureStore, metrics: Metrics) -> None:
-        self._policy = policy
+    def __init__(self, decider: Decider, store: FeatureStore, metrics: Metrics) -> None:
+        self._decider = decider
         self._store = store
         self._metrics = metrics
 
@@ -82,7 +86,7 @@ class DecisionService:
     def _evaluate(
         self, request: DecisionRequest, lookup: FeatureLookup, started: int, lookup_ns: int
     ) -> Outcome:
-        decider = self._policy.decider  # one policy for the whole decision, even mid-reload
+        decider = self._decider
         eval_started = time.perf_counter_ns()
         decision = decider.decide(
             lookup.features,
@@ -102,6 +106,9 @@ class DecisionService:
             lookup_micros=lookup_ns // 1000,
             eval_micros=eval_ns // 1000,
             total_micros=(finished - started) // 1000,
+            occurred_at_ns=(
+                time.time_ns() if request.occurred_at_ns is None else request.occurred_at_ns
+            ),
         )
 
     def _count(self, decision: Decision, eval_ns: int) -> None:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import grpc
 
-MAX_REPORTED_VIOLATIONS = 20
+MAX_REPORTED_VIOLATIONS = 10
 """Field violations listed in one error; the rest are counted in a last entry, so that an error
-always fits in its trailer however much is wrong with a request."""
+always fits in its trailer (8 KiB by default in gRPC clients) however much is wrong."""
+MAX_MESSAGE_CHARACTERS = 480
+"""The status message repeats the violations in one line, cut to this length."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,10 @@ class InvalidRequest(TierlineError):
         if len(violations) > MAX_REPORTED_VIOLATIONS:
             more = len(violations) - MAX_REPORTED_VIOLATIONS
             shown.append(FieldViolation("", f"... and {more} more violation(s)"))
-        super().__init__("; ".join(f"{v.field}: {v.description}".lstrip(": ") for v in shown))
+        text = "; ".join(f"{v.field}: {v.description}".lstrip(": ") for v in shown)
+        if len(text) > MAX_MESSAGE_CHARACTERS:
+            text = text[: MAX_MESSAGE_CHARACTERS - 3] + "..."
+        super().__init__(text)
         self.violations = tuple(shown)
 
 
@@ -57,3 +62,9 @@ class DeadlinePassed(TierlineError):
     """The caller's deadline passed before the work was done: the rest of it is skipped."""
 
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class NoReloader(TierlineError):
+    """A reload was asked of a server that no supervisor runs (embedded, in tests)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION

@@ -14,7 +14,6 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    Info,
     disable_created_metrics,
 )
 
@@ -113,10 +112,13 @@ class Metrics:
             "Stored feature values that did not decode to the policy's type (used the default).",
             registry=registry,
         )
-        self.policy_info = Info(
-            "tierline_policy", "The policy being served (name, version, checksum).",
+        self.policy_info = Gauge(
+            "tierline_policy_info",
+            "The policy each worker serves (1 per worker and policy; during a reload both).",
+            ["name", "version", "checksum"],
             registry=registry,
-        )  # fmt: skip
+            multiprocess_mode="liveall",
+        )
         self.rpcs = Counter(
             "tierline_rpcs_total",
             "RPCs answered, by method and gRPC status code: what callers saw, shed load "
@@ -135,6 +137,11 @@ class Metrics:
             "Event-loop CPU time per decision, as admission control measures it.",
             registry=registry,
             multiprocess_mode="livemax",
+        )
+        self.worker_restarts = Counter(
+            "tierline_worker_restarts_total",
+            "Worker processes restarted after exiting unexpectedly.",
+            registry=registry,
         )
         self.policy_reloads = Counter(
             "tierline_policy_reloads_total",
@@ -163,7 +170,7 @@ class Metrics:
         levels: Iterable[str], tiers: Iterable[str],
     ) -> None:  # fmt: skip
         """Publish the served policy and pre-initialise its rule, level and tier labels."""
-        self.policy_info.info({"name": name, "version": version, "checksum": checksum})
+        self.policy_info.labels(name, version, checksum).set(1)
         for rule in rules:
             self.rule_matches.labels(rule)
         for level in levels:

@@ -1,9 +1,12 @@
-"""Wire the service together and run it until SIGTERM / SIGINT.
+"""One serving process: the gRPC server over one policy, wired together.
 
-Start: policy -> feature store -> servicers behind the call guard -> health -> reflection ->
-port -> metrics endpoint -> SERVING. Stop: NOT_SERVING -> the guard refuses new calls ->
-in-flight calls finish within the grace period -> gRPC stops -> close Redis and the metrics
-endpoint.
+Start: feature store -> servicers behind the call guard -> health -> reflection -> port ->
+SERVING. Stop (shutdown): NOT_SERVING -> the guard refuses new calls -> in-flight calls finish
+within the grace period -> gRPC stops -> close Redis. Retire (a newer policy is serving beside
+it): gRPC stops at once, telling clients to reconnect, and in-flight calls finish.
+
+`tierline serve` runs one or more of these under a supervisor (tierline_server.supervisor),
+which owns the port, the metrics endpoint and policy reloads.
 """
 
 from __future__ import annotations
@@ -11,14 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import REGISTRY, start_http_server
 from tierline.v1 import entitlement_pb2, policy_admin_pb2
 
 from tierline_server.api import admin, entitlement
@@ -28,7 +28,8 @@ from tierline_server.config import ServerConfig, masked_url
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
-from tierline_server.served_policy import ServedPolicy
+from tierline_server.policy.decider import Decider
+from tierline_server.reloads import Reload
 
 log = logging.getLogger(__name__)
 
@@ -39,34 +40,49 @@ FEATURE_STORE_HEALTH = "tierline.features"
 OVERALL_HEALTH = ""
 REDIS_PROBE_SECONDS = 1.0
 KEEPALIVE_MIN_PING_MS = 10_000
+RETIRE_IDLE_SECONDS = 1.0
+"""How long a retiring server waits for a moment with no call in progress before it stops."""
+QUIET_SECONDS = 0.1
+"""While draining: how long no call may have arrived before gRPC is stopped."""
 CONNECTION_AGE_GRACE_MS = 30_000
-"""Time a connection past its maximum age has to finish its calls."""
+"""Time a connection past its maximum age has to finish its calls (at most the age itself)."""
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class TierlineServer:
-    """A running Tierline: start(), then stop(); ``port`` is the bound gRPC port."""
+    """A running Tierline: start(), then stop() or retire(); ``port`` is the bound gRPC port."""
 
-    def __init__(self, config: ServerConfig, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        metrics: Metrics,
+        decider: Decider,
+        reload: Reload | None = None,
+        *,
+        share_port: bool = False,
+    ) -> None:
+        """``share_port``: listen with SO_REUSEPORT, beside the other workers of a supervisor
+        that claimed the port; otherwise the port is this server's alone."""
         self.config = config
         self.metrics = metrics
-        self.served = ServedPolicy(Path(config.policy_path), metrics)
-        self.store = FeatureStore(self.served.policy, config.redis, config.near_cache, metrics)
-        self.served.on_change(self.store.set_policy)
+        self.decider = decider
+        self._reload = reload
+        self.store = FeatureStore(decider.policy, config.redis, config.near_cache, metrics)
         self.health = health.aio.HealthServicer()
         self.guard = CallGuard(Admission(config.max_in_flight, config.max_queue_seconds), metrics)
         # No maximum_concurrent_rpcs: gRPC would count a call from its first frame, so calls
         # whose message never completes could take every slot. The guard counts admitted
         # decisions instead, and a connection may hold only streams_per_connection calls.
+        age_ms = int(config.max_connection_age_seconds * 1000)
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
                 ("grpc.max_concurrent_streams", config.streams_per_connection),
-                ("grpc.max_connection_age_ms", int(config.max_connection_age_seconds * 1000)),
-                ("grpc.max_connection_age_grace_ms", CONNECTION_AGE_GRACE_MS),
-                ("grpc.so_reuseport", 1),
+                ("grpc.max_connection_age_ms", age_ms),
+                ("grpc.max_connection_age_grace_ms", min(age_ms, CONNECTION_AGE_GRACE_MS)),
+                ("grpc.so_reuseport", int(share_port)),
                 # Let clients keep idle connections warm with pings (a live call must not pay
                 # for a reconnect); gRPC's defaults answer such pings with GOAWAY.
                 ("grpc.keepalive_permit_without_calls", 1),
@@ -77,7 +93,6 @@ class TierlineServer:
         self._services = [ENTITLEMENT.full_name] + (
             [ADMIN.full_name] if config.enable_admin else []
         )
-        self._metrics_http: Any = None
         self._probe: asyncio.Task[None] | None = None
         self._redis_reachable: bool | None = None
         self._stopping = asyncio.Event()
@@ -85,18 +100,27 @@ class TierlineServer:
     async def start(self) -> None:
         """Listen, then report SERVING once everything is ready."""
         await self._set_health(NOT_SERVING)
+        policy = self.decider.policy
+        self.metrics.track_policy(
+            name=policy.name,
+            version=policy.version,
+            checksum=policy.checksum,
+            rules=[rule.id for rule in policy.rules],
+            levels=policy.service_levels,
+            tiers=policy.tiers,
+        )
         await self.store.start()
-        decisions = DecisionService(self.served, self.store, self.metrics)
+        decisions = DecisionService(self.decider, self.store, self.metrics)
         services = [
             self.guard.service(
                 ENTITLEMENT,
-                entitlement.EntitlementServicer(decisions, self.served),
+                entitlement.EntitlementServicer(decisions, self.decider),
                 entitlement.METHODS,
             )
         ]
         if self.config.enable_admin:
             services.append(
-                self.guard.service(ADMIN, admin.PolicyAdminServicer(self.served), admin.METHODS)
+                self.guard.service(ADMIN, admin.PolicyAdminServicer(self._reload), admin.METHODS)
             )
         self.server.add_generic_rpc_handlers(services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -104,31 +128,45 @@ class TierlineServer:
             [*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
         self.port = self.server.add_insecure_port(self.config.listen)
-        if self.config.metrics_port:
-            self._metrics_http, _ = start_http_server(
-                self.config.metrics_port, addr="0.0.0.0", registry=self.metrics.registry
-            )
         await self.server.start()
         await self._report_redis()
         await self._set_health(SERVING)
         self._probe = asyncio.create_task(self._probe_redis())
 
     async def stop(self) -> None:
-        """Drain: NOT_SERVING, finish in-flight RPCs within the grace period, close resources."""
+        """Shut down: NOT_SERVING, refuse new calls (UNAVAILABLE) until callers have noticed,
+        finish in-flight calls within the grace period, close resources."""
         await self._set_health(NOT_SERVING)
-        self._stopping.set()
         self.guard.drain()
+        loop = asyncio.get_running_loop()
         grace = self.config.grace_seconds
-        started = asyncio.get_running_loop().time()
+        started = loop.time()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.guard.idle(), grace)
-        elapsed = asyncio.get_running_loop().time() - started
-        await self.server.stop(max(grace - elapsed, 0))
+            await asyncio.wait_for(self.guard.quiet(QUIET_SECONDS), grace)
+        await self.server.stop(max(grace - (loop.time() - started), 0))
+        await self._close()
+
+    async def retire(self, stopped_listening: Callable[[], None] = lambda: None) -> None:
+        """Give way to a newer server on the same port: stop listening and tell clients to
+        reconnect (GOAWAY), so they move to it; in-flight calls finish within the grace period.
+        ``stopped_listening`` is called once new calls can no longer arrive here.
+
+        gRPC cancels the calls it has received but not yet handed over when it stops; stopping
+        at a moment with no decision in progress makes those rare, and clients retry them
+        (every Tierline call is a read)."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.guard.idle(), RETIRE_IDLE_SECONDS)
+        stopping = asyncio.ensure_future(self.server.stop(self.config.grace_seconds))
+        await asyncio.sleep(0)  # stop() closes the listener and sends GOAWAY before it awaits
+        stopped_listening()
+        await stopping
+        await self._close()
+
+    async def _close(self) -> None:
+        self._stopping.set()
         if self._probe is not None:
             await self._probe
         await self.store.close()
-        if self._metrics_http is not None:
-            self._metrics_http.shutdown()
 
     async def _set_health(self, status: int) -> None:
         for service in [OVERALL_HEALTH, *self._services]:
@@ -162,27 +200,3 @@ class TierlineServer:
             if self._stopping.is_set():
                 return
             await self._report_redis()
-
-
-async def serve(config: ServerConfig) -> None:
-    """Run until SIGTERM or SIGINT; SIGHUP reloads the policy."""
-    server = TierlineServer(config, Metrics(REGISTRY))
-    await server.start()
-    host = config.listen.rsplit(":", 1)[0]
-    log.info(
-        "tierline listening on %s:%d, serving policy %s %s (metrics %s)",
-        host,
-        server.port,
-        server.served.policy.name,
-        server.served.policy.version,
-        f"on :{config.metrics_port}/metrics" if config.metrics_port else "off",
-    )
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, server.served.reload)
-    await stopping.wait()
-    log.info("draining (grace %.1fs)", config.grace_seconds)
-    await server.stop()
-    log.info("stopped")

@@ -13,6 +13,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from tierline_server.config import RedisSettings, ServerConfig
 from tierline_server.metrics import Metrics
+from tierline_server.policy.compiler import load_policy
+from tierline_server.policy.decider import Decider
 from tierline_server.server import TierlineServer
 
 from support.paths import DEFAULT_POLICY_DIR
@@ -39,7 +41,6 @@ def inprocess_server(redis_url: str, **overrides: Any) -> Iterator[InProcessServ
     config = ServerConfig(
         listen="127.0.0.1:0",
         policy_path=str(DEFAULT_POLICY_DIR),
-        metrics_port=0,
         redis=RedisSettings(url=redis_url, timeout_seconds=1.0),
     )
     config = dataclasses.replace(config, **overrides)
@@ -49,7 +50,7 @@ def inprocess_server(redis_url: str, **overrides: Any) -> Iterator[InProcessServ
     thread.start()
 
     async def start() -> TierlineServer:
-        server = TierlineServer(config, metrics)
+        server = TierlineServer(config, metrics, Decider(load_policy(config.policy_path)))
         await server.start()
         return server
 

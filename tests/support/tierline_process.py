@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support.paths import REPO
 from support.redis_server import free_port
 
-START_TIMEOUT_SECONDS = 30.0
+START_TIMEOUT_SECONDS = 60.0
+READY_LINE = "tierline listening on"
+"""What the supervisor logs once every worker is SERVING."""
 
 
 class TierlineProcess:
@@ -35,14 +38,21 @@ class TierlineProcess:
         self.args = [
             sys.executable, "-m", "tierline_server.cli", "serve",
             "--listen", self.target,
-            "--metrics-port", str(self.metrics_port),
+            "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
+            "--workers", "1",
+            # The default budget (5 ms) is right for production but would degrade decisions at
+            # random on a busy CI machine; an outage still shows at once, since a stopped or
+            # killed Redis refuses connections.
+            "--redis-timeout", "1",
             "--policy", str(policy),
             "--redis-url", redis_url,
             *extra_args,
         ]  # fmt: skip
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[str] | None = None
-        self.output = ""
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread()
 
     def start(self) -> TierlineProcess:
         """Start the server and wait until it reports SERVING."""
@@ -53,16 +63,40 @@ class TierlineProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: the supervisor and its workers
         )
+        # Read the output as it comes: a full pipe would stop the server mid-log.
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"tierline serve exited:\n{self.process.stdout.read()}")  # type: ignore[union-attr]
-            if self.health() == health_pb2.HealthCheckResponse.SERVING:
+                self._reader.join()
+                raise RuntimeError(f"tierline serve exited:\n{self.output}")
+            # Every worker started (the supervisor says so), and answering.
+            started = READY_LINE in self.output
+            if started and self.health() == health_pb2.HealthCheckResponse.SERVING:
                 return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"tierline serve did not become SERVING:\n{self.output}")
+
+    def _read(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._lock:
+                self._lines.append(line)
+
+    @property
+    def output(self) -> str:
+        """Everything the server printed so far."""
+        with self._lock:
+            return "".join(self._lines)
+
+    def read_output(self) -> str:
+        """Everything the server printed so far (while it runs)."""
+        return self.output
 
     def health(self, service: str = "") -> int | None:
         """The health status of ``service`` ('' = overall), or None when unreachable."""
@@ -81,11 +115,21 @@ class TierlineProcess:
         assert self.process is not None
         self.process.send_signal(signum)
 
-    def wait(self, timeout: float = 30.0) -> int:
-        """Wait for exit; returns the exit code and keeps the output in ``output``."""
+    def freeze(self) -> None:
+        """Stop every process of the server (SIGSTOP): connections stay open, nothing answers."""
         assert self.process is not None
-        out, _ = self.process.communicate(timeout=timeout)
-        self.output += out or ""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Resume every process of the server."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Wait for exit; returns the exit code (the output is in ``output``)."""
+        assert self.process is not None
+        self.process.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
         return self.process.returncode
 
     def stop(self) -> int:

@@ -68,10 +68,10 @@ class EntitlementClient(ClientBase):
         and ``explain``. ``channel`` is a :class:`Channel` or its name in any case
         (``"phone"``); ``order_value`` is in major units of ``currency`` (``"59.90"``),
         ``order_value_minor`` in minor units (``5990``). Returns the service's decision, or the
-        baseline decision (``is_fallback``) when the service is slow or unreachable. Raises
-        ``InvalidRequest`` (with every field violation), ``Unauthenticated``,
-        ``PermissionDenied``, ``ServiceUnavailable`` (no baseline known yet) or
-        ``ServiceError``.
+        baseline decision (``is_fallback``) on any failure that is not the caller's own mistake
+        (slow, unreachable, overloaded, draining, faulty). Raises ``InvalidRequest`` (with every
+        field violation), ``Unauthenticated``, ``PermissionDenied`` or ``ServiceUnavailable``
+        (no baseline known yet).
         """
         return self.decide_request(DecisionRequest(customer_id, channel, **fields), timeout=timeout)
 

@@ -1,7 +1,9 @@
 """How the client talks to Tierline: gRPC service config, channel options and credentials.
 
 Retries and load balancing are gRPC's own, configured through the service config (JSON) rather
-than written as loops: gRPC retries UNAVAILABLE with jittered exponential backoff, within the
+than written as loops: gRPC retries UNAVAILABLE (a server refusing calls as it drains) and
+CANCELLED (a call a stopping server received but never started: every Tierline call is a read,
+so a retry is safe) with jittered exponential backoff, within the
 call's deadline, throttled when most calls fail (so an outage does not double the load), and
 spreads calls over every address a ``dns:///`` or ``ipv4:`` target resolves to (round_robin).
 """
@@ -29,7 +31,7 @@ uses it as the minimum time a connection attempt may take, 20 s by default.)"""
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retries of UNAVAILABLE by gRPC, all within the call's deadline.
+    """Retries of UNAVAILABLE and CANCELLED by gRPC, all within the call's deadline.
 
     The n-th retry waits a random time up to ``min(initial_backoff * multiplier**(n-1),
     max_backoff)`` seconds. gRPC caps ``max_attempts`` (first call included) at 5.
@@ -118,7 +120,7 @@ def service_config(retry: RetryPolicy | None = None) -> dict[str, Any]:
                     "initialBackoff": _duration(retry.initial_backoff),
                     "maxBackoff": _duration(retry.max_backoff),
                     "backoffMultiplier": retry.backoff_multiplier,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
+                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
                 },
             }
         ]

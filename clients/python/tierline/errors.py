@@ -1,8 +1,9 @@
 """The client's typed errors, and which gRPC statuses become which error.
 
-Only mistakes the caller must fix (a bad request, missing or refused credentials) and failures
-the client cannot soften are raised. A slow, unreachable or overloaded service is answered with
-the baseline instead (see :mod:`tierline.fallback`), as long as the client knows one.
+Only mistakes the caller must fix (a bad request, missing or refused credentials) are raised.
+Every other failure (slow, unreachable, overloaded, draining, or faulty) is answered with the
+baseline instead (see :mod:`tierline.fallback`), as long as the client knows one: a call center
+must never stall on Tierline.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ import grpc
 
 from tierline import status_details
 
-FALLBACK_CODES = frozenset(
+CALLER_MISTAKES = frozenset(
     {
-        grpc.StatusCode.DEADLINE_EXCEEDED,  # slower than the call's deadline
-        grpc.StatusCode.UNAVAILABLE,  # unreachable, restarting, draining (after the retries)
-        grpc.StatusCode.RESOURCE_EXHAUSTED,  # over the service's concurrency limit: shed load
+        grpc.StatusCode.INVALID_ARGUMENT,  # the request breaks the API's rules
+        grpc.StatusCode.UNAUTHENTICATED,  # no valid credentials
+        grpc.StatusCode.PERMISSION_DENIED,  # credentials that may not make this call
     }
 )
-"""Statuses answered with the baseline decision instead of an error."""
+"""Statuses raised as errors: retrying or falling back cannot fix them, the caller must."""
+
+FALLBACK_CODES = frozenset(set(grpc.StatusCode) - CALLER_MISTAKES - {grpc.StatusCode.OK})
+"""Statuses answered with the baseline decision instead of an error: DEADLINE_EXCEEDED (slower
+than the deadline), UNAVAILABLE (unreachable, restarting, draining), RESOURCE_EXHAUSTED (shed
+under overload), CANCELLED (by a server shutting down), and faults (INTERNAL, UNKNOWN, ...)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,8 @@ class ServiceUnavailable(TierlineError):
 
 
 class ServiceError(TierlineError):
-    """Any other failure status (INTERNAL, UNIMPLEMENTED, ...): a fault to report, not retry."""
+    """A failure the client could not answer for: the policy could not be fetched, or a batch
+    item failed with a status other than INVALID_ARGUMENT."""
 
 
 def client_invalid(field: str, description: str) -> InvalidRequest:

@@ -8,9 +8,10 @@ from tierline.v1 import policy_admin_pb2_grpc as pb_grpc
 
 from tierline_server.api.guard import Method
 from tierline_server.api.mapping import policy_error_messages
+from tierline_server.errors import NoReloader
 from tierline_server.policy.compiler import compile_policy_text
 from tierline_server.policy.errors import PolicyInvalid
-from tierline_server.served_policy import ServedPolicy
+from tierline_server.reloads import Reload
 
 CANDIDATE_NAME = "<candidate>"
 
@@ -24,8 +25,8 @@ METHODS = {
 class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[misc]
     """Compiles candidates without touching what is served; reloads atomically."""
 
-    def __init__(self, policy: ServedPolicy) -> None:
-        self._policy = policy
+    def __init__(self, reload: Reload | None) -> None:
+        self._reload = reload
 
     async def ValidatePolicy(  # noqa: N802 - gRPC method name
         self, request: pb.ValidatePolicyRequest, context: grpc.aio.ServicerContext
@@ -45,10 +46,12 @@ class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[m
         self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReloadPolicyResponse:
         """Re-read the configured path; a bad policy changes nothing and is reported."""
-        result = self._policy.reload()
+        if self._reload is None:
+            raise NoReloader("this server was not started by `tierline serve`: nothing reloads it")
+        result = await self._reload()
         return pb.ReloadPolicyResponse(
             reloaded=result.reloaded,
-            version=result.policy.version,
-            checksum=result.policy.checksum,
+            version=result.version,
+            checksum=result.checksum,
             errors=policy_error_messages(result.errors),
         )

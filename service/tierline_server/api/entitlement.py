@@ -12,14 +12,14 @@ from tierline_server.api import mapping, validation
 from tierline_server.api.guard import Method
 from tierline_server.decisions import DecisionService
 from tierline_server.errors import InvalidRequest
-from tierline_server.served_policy import ServedPolicy
+from tierline_server.policy.decider import Decider
 
 OK = grpc.StatusCode.OK.value[0]
 
 MAX_DECIDE_BYTES = 64 * 1024
 """A Decide at every field limit is about 11 KB."""
-MAX_DECIDE_BATCH_BYTES = 12 * 1024 * 1024
-"""1000 items, each at every field limit, fit."""
+MAX_DECIDE_BATCH_BYTES = 4 * 1024 * 1024
+"""1000 items of about 4 KiB each; a typical item is 100-200 bytes."""
 MAX_GET_POLICY_BYTES = 1024
 
 METHODS = {
@@ -42,9 +42,11 @@ METHODS = {
 class EntitlementServicer(pb_grpc.EntitlementServiceServicer):  # type: ignore[misc]
     """Decide, DecideBatch and GetPolicy."""
 
-    def __init__(self, decisions: DecisionService, policy: ServedPolicy) -> None:
+    def __init__(self, decisions: DecisionService, decider: Decider) -> None:
         self._decisions = decisions
-        self._policy = policy
+        self._policy_info = pb.GetPolicyResponse(
+            policy=mapping.policy_info(decider.policy, decider.baseline)
+        )
 
     async def Decide(  # noqa: N802 - gRPC method name
         self, request: pb.DecideRequest, context: grpc.aio.ServicerContext
@@ -82,8 +84,7 @@ class EntitlementServicer(pb_grpc.EntitlementServiceServicer):  # type: ignore[m
         self, request: pb.GetPolicyRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetPolicyResponse:
         """Version, checksum, tiers, levels and the baseline (clients' fallback)."""
-        decider = self._policy.decider
-        return pb.GetPolicyResponse(policy=mapping.policy_info(decider.policy, decider.baseline))
+        return self._policy_info
 
 
 def _deadline(context: grpc.aio.ServicerContext) -> float | None:

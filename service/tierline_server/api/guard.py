@@ -86,7 +86,7 @@ class CallGuard:
         self._draining = False
         self._calls = 0
         self._idle = asyncio.Event()
-        self._idle.set()
+        self._last_call = 0.0
 
     def service(
         self,
@@ -115,8 +115,20 @@ class CallGuard:
         self._draining = True
 
     async def idle(self) -> None:
-        """Wait until no guarded call is in progress."""
-        await self._idle.wait()
+        """Wait for a moment with no decision in progress (admin calls do not count: a reload
+        asked over ReloadPolicy waits for this server to retire)."""
+        if self.admission.in_flight:
+            await self._idle.wait()
+
+    async def quiet(self, period: float) -> None:
+        """Wait until no call is in progress and none has arrived for ``period`` seconds.
+
+        gRPC cancels the calls it has received but not yet handed over when it stops, so a
+        draining server waits for callers to notice (they are refused with UNAVAILABLE) first.
+        """
+        loop = asyncio.get_running_loop()
+        while self._calls or loop.time() - self._last_call < period:
+            await asyncio.sleep(period / 4)
 
     def guarded(
         self, name: str, request_type: type[message.Message], method: Method, behaviour: Behaviour
@@ -133,37 +145,15 @@ class CallGuard:
 
         async def call(data: bytes, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            code = grpc.StatusCode.UNKNOWN
             admitted = 0
-            degraded = False
             self._enter()
-            try:
-                if self._draining:
-                    raise ShuttingDown("the server is shutting down: retry on another replica")
-                request = _parse(name, request_type, data, method.max_request_bytes)
-                if method.decisions is not None:
-                    decisions = method.decisions(request)
-                    admission.admit(decisions, context.time_remaining())
-                    admitted = decisions
-                    metrics.decisions_in_flight.inc(decisions)
-                    # Let calls that arrived meanwhile be admitted (or shed) before this one's
-                    # work, which may not yield on its own (a near-cache hit never does).
-                    await asyncio.sleep(0)
-                response = await behaviour(request, context)
-                degraded = method.degraded(response)
-                code = grpc.StatusCode.OK
-                return response
-            except TierlineError as error:
-                code = error.code
-                await context.abort_with_status(to_status(error))
-            except asyncio.CancelledError:
-                remaining = context.time_remaining()
-                expired = remaining is not None and remaining <= 0
-                code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
-                raise
-            finally:
+
+            def settle(code: grpc.StatusCode, degraded: bool = False) -> None:
+                # Before the status is sent: what a caller saw is counted when it sees it.
                 if admitted:
                     admission.release(admitted)
+                    if not admission.in_flight:
+                        self._idle.set()
                     metrics.decisions_in_flight.dec(admitted)
                     metrics.decision_cost.set(admission.cost_seconds)
                 calls[code].inc()
@@ -172,16 +162,42 @@ class CallGuard:
                     durations[outcome].observe(time.perf_counter() - started)
                 self._leave()
 
+            try:
+                if self._draining:
+                    raise ShuttingDown("the server is shutting down: retry on another replica")
+                request = _parse(name, request_type, data, method.max_request_bytes)
+                if method.decisions is not None:
+                    decisions = method.decisions(request)
+                    admission.admit(decisions, context.time_remaining())
+                    admitted = decisions
+                    self._idle.clear()
+                    metrics.decisions_in_flight.inc(decisions)
+                    # Let calls that arrived meanwhile be admitted (or shed) before this one's
+                    # work, which may not yield on its own (a near-cache hit never does).
+                    await asyncio.sleep(0)
+                response = await behaviour(request, context)
+            except TierlineError as error:
+                settle(error.code)
+                await context.abort_with_status(to_status(error))
+            except asyncio.CancelledError:
+                remaining = context.time_remaining()
+                expired = remaining is not None and remaining <= 0
+                settle(grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED)
+                raise
+            except BaseException:
+                settle(grpc.StatusCode.UNKNOWN)
+                raise
+            settle(grpc.StatusCode.OK, method.degraded(response))
+            return response
+
         return call
 
     def _enter(self) -> None:
         self._calls += 1
-        self._idle.clear()
+        self._last_call = asyncio.get_running_loop().time()
 
     def _leave(self) -> None:
         self._calls -= 1
-        if not self._calls:
-            self._idle.set()
 
 
 def _parse(

@@ -37,6 +37,7 @@ def outcome_message(outcome: Outcome) -> pb.Decision:
             features_age_seconds=round(outcome.features_age_seconds or 0.0, 3),
         )
     )
+    message.occurred_at.FromNanoseconds(outcome.occurred_at_ns)
     return message
 
 

@@ -20,6 +20,11 @@ MAX_ATTRIBUTES = 32
 MAX_ORDER_VALUE_MINOR = 10**12  # ten billion in major units: beyond any real cart
 MAX_ITEM_COUNT = 100_000
 INTENT_PATTERN = re.compile(r"[a-z0-9_.-]{0,64}")
+MIN_TIMESTAMP_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
+MAX_TIMESTAMP_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
+"""google.protobuf.Timestamp's range."""
+MAX_SHOWN_KEY = 64
+CURRENCY_CODE_LENGTH = 3
 MAX_ATTRIBUTE_VALUE_BYTES = 256  # bytes, not characters: bounds the message size
 
 POLICY_CHANNELS = {int(channel): channel.label for channel in Channel}
@@ -76,7 +81,9 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
             found.append(
                 FieldViolation("context.currency", "an order value needs an ISO 4217 code (EUR)")
             )
-    if context.currency:
+    if len(context.currency) > CURRENCY_CODE_LENGTH:  # not shown: it could be anything, any size
+        found.append(FieldViolation("context.currency", "must be an ISO 4217 code such as EUR"))
+    elif context.currency:
         try:
             money.currency_code(context.currency)
         except ValueError as error:
@@ -93,14 +100,24 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
         )
     for key, value in context.attributes.items():
         if not ATTRIBUTE_KEY_PATTERN.fullmatch(key):
-            found.append(
-                FieldViolation(f"context.attributes[{key}]", f"key must be {ATTRIBUTE_KEY_RULE}")
-            )
+            found.append(FieldViolation(_attribute_path(key), f"key must be {ATTRIBUTE_KEY_RULE}"))
         if not 1 <= len(value.encode()) <= MAX_ATTRIBUTE_VALUE_BYTES:
             found.append(
                 FieldViolation(
-                    f"context.attributes[{key}]",
+                    _attribute_path(key),
                     f"value must be 1-{MAX_ATTRIBUTE_VALUE_BYTES} bytes of UTF-8",
+                )
+            )
+    if context.HasField("occurred_at"):
+        stamp = context.occurred_at
+        if not (
+            MIN_TIMESTAMP_SECONDS <= stamp.seconds <= MAX_TIMESTAMP_SECONDS
+            and 0 <= stamp.nanos <= 999_999_999
+        ):
+            found.append(
+                FieldViolation(
+                    "context.occurred_at",
+                    "must be a time from year 1 to 9999 with nanos from 0 to 999,999,999",
                 )
             )
     return found
@@ -108,6 +125,13 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
 
 def _channel_name(number: int) -> str:
     return pb.Channel.Name(number) if number in pb.Channel.values() else str(number)
+
+
+def _attribute_path(key: str) -> str:
+    """The field path of an attribute, its key shortened and escaped: a hostile key must not
+    make the error itself too large or unreadable."""
+    shown = key if len(key) <= MAX_SHOWN_KEY else key[: MAX_SHOWN_KEY - 3] + "..."
+    return f"context.attributes[{shown.encode('unicode_escape').decode('ascii')}]"
 
 
 def _to_domain(message: pb.DecideRequest) -> DecisionRequest:
@@ -125,4 +149,7 @@ def _to_domain(message: pb.DecideRequest) -> DecisionRequest:
             attributes=MappingProxyType(dict(context.attributes)),
         ),
         explain=message.explain,
+        occurred_at_ns=(
+            context.occurred_at.ToNanoseconds() if context.HasField("occurred_at") else None
+        ),
     )

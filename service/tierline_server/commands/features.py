@@ -18,11 +18,15 @@ from typing import Any
 
 from redis.exceptions import RedisClusterException, RedisError
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tierline_server.commands.options import add_policy_option, add_settings, settings_from
-from tierline_server.commands.output import console, errors, load_policy_or_report
+from tierline_server.commands.output import (
+    console,
+    errors,
+    load_policy_or_report,
+    progress_display,
+)
 from tierline_server.config import REDIS_CONNECTION, RedisSettings, masked_url
 from tierline_server.features import demo, keys, loader
 from tierline_server.features.codec import FeatureCodec
@@ -31,8 +35,6 @@ from tierline_server.features.redis_client import writer_client
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.inputs import typed_features
 
-PLAIN_PROGRESS_SECONDS = 5.0
-"""Without a terminal, a progress line this often."""
 DEFAULT_DEMO_COUNT = 10_000
 DEFAULT_DEMO_SEED = 1
 CUSTOMER_ID_HELP = "the customer, e.g. c000042"
@@ -154,31 +156,15 @@ def load_command(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _progress_display() -> Iterator[loader.Progress]:
-    """A progress bar on a terminal, a line every few seconds otherwise."""
-    if not errors.is_terminal:
-        last = time.monotonic()
-
-        def line(summary: loader.LoadSummary, fraction: float) -> None:
-            nonlocal last
-            if time.monotonic() - last >= PLAIN_PROGRESS_SECONDS:
-                last = time.monotonic()
-                errors.print(
-                    f"{summary.read:,} rows read ({fraction:.0%}), {summary.rejected:,} rejected, "
-                    f"{summary.rows_per_second:,.0f} rows/s"
-                )
-
-        yield line
-        return
-    columns = (
-        TextColumn("loading"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[rows]}"),
-    )  # fmt: skip
-    with Progress(*columns, console=errors, transient=True) as bar:
-        task = bar.add_task("load", total=1.0, rows="")
+    """The load's progress: rows read, rejected, and speed."""
+    with progress_display("loading") as show:
 
         def update(summary: loader.LoadSummary, fraction: float) -> None:
-            rows = f"{summary.read:,} rows, {summary.rows_per_second:,.0f}/s"
-            bar.update(task, completed=fraction, rows=rows)
+            show(
+                fraction,
+                f"{summary.read:,} rows read, {summary.rejected:,} rejected, "
+                f"{summary.rows_per_second:,.0f} rows/s",
+            )
 
         yield update
 

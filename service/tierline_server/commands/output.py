@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from google.protobuf import json_format
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from tierline.v1 import entitlement_pb2 as pb
 
@@ -17,6 +20,9 @@ from tierline_server.policy.errors import PolicyInvalid
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+PLAIN_PROGRESS_SECONDS = 5.0
+"""Without a terminal, a progress line this often."""
 
 
 def policy_not_found(path: Path | str) -> str | None:
@@ -123,3 +129,31 @@ def print_decision_json(decision: pb.Decision) -> None:
     """A Decision message in protobuf's JSON mapping, every field present (defaults too), so
     that scripts can rely on each key."""
     print(json_format.MessageToJson(decision, always_print_fields_with_no_presence=True))
+
+
+@contextmanager
+def progress_display(label: str) -> Iterator[Callable[[float, str], None]]:
+    """Progress on stderr: a bar on a terminal, a line every few seconds otherwise. Call the
+    function it yields with the fraction done and a few words (``1,000 rows read``)."""
+    if not errors.is_terminal:
+        last = time.monotonic()
+
+        def line(fraction: float, detail: str) -> None:
+            nonlocal last
+            if time.monotonic() - last >= PLAIN_PROGRESS_SECONDS:
+                last = time.monotonic()
+                errors.print(f"{detail} ({fraction:.0%})")
+
+        yield line
+        return
+    columns = (
+        TextColumn(label), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),
+    )  # fmt: skip
+    with Progress(*columns, console=errors, transient=True) as bar:
+        task = bar.add_task(label, total=1.0, detail="")
+
+        def update(fraction: float, detail: str) -> None:
+            bar.update(task, completed=fraction, detail=detail)
+
+        yield update

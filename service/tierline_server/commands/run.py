@@ -13,6 +13,7 @@ from tierline_server.commands import decide as decide_commands
 from tierline_server.commands import features as features_commands
 from tierline_server.commands import health as health_commands
 from tierline_server.commands import policy as policy_commands
+from tierline_server.commands import report as report_commands
 from tierline_server.commands import serve as serve_commands
 from tierline_server.commands.options import UsageError
 from tierline_server.commands.output import errors
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_commands.register(groups)
     decide_commands.register(groups)
     health_commands.register(groups)
+    report_commands.register(groups)
     for command in commands(parser):
         command.set_defaults(command_parser=command)  # reports a UsageError as its own
     return parser

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import logging
 import sys
@@ -12,7 +11,6 @@ from typing import Any
 from tierline_server.commands.options import add_settings, settings_from
 from tierline_server.commands.output import policy_not_found
 from tierline_server.config import ServerConfig, masked_url
-from tierline_server.policy.errors import PolicyInvalid
 
 
 def register(groups: Any) -> None:
@@ -39,23 +37,14 @@ def _shown(key: str, value: Any) -> Any:
 
 def serve_command(args: argparse.Namespace) -> int:
     """Print the configuration and serve until SIGTERM / SIGINT."""
-    from tierline_server.server import serve  # the server's imports are only for this command
+    from tierline_server.supervisor import LOG_FORMAT, serve  # only this command needs them
 
     settings = settings_from(ServerConfig, args)
     missing = policy_not_found(settings.policy_path)
     if missing is not None:
         print(f"error: {missing}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     for line in describe(settings):
         print(f"config: {line}", flush=True)
-    try:
-        asyncio.run(serve(settings))
-    except PolicyInvalid as invalid:
-        for error in invalid.errors:
-            print(error, file=sys.stderr)
-        print(f"not serving: the policy at {settings.policy_path} has errors", file=sys.stderr)
-        return 2
-    return 0
+    return serve(settings)

@@ -144,6 +144,8 @@ class Row:
     customer_id: str
     features: dict[str, str]
     """Encoded values of the features the row gives (its tier included)."""
+    values: dict[str, Any]
+    """The same features typed, as the rules read them."""
     tier: str
     """'' when the policy has no segments and the row no tier."""
     line: int
@@ -449,9 +451,9 @@ class RowChecker:
         if problems:
             raise RowRejectedError("; ".join(problems))
         if self._segments and not (self._keep_tier and TIER_FEATURE in typed):
-            encoded[TIER_FEATURE] = self._segment(typed)
+            typed[TIER_FEATURE] = encoded[TIER_FEATURE] = self._segment(typed)
         tier = encoded.get(TIER_FEATURE, "")
-        return Row(str(customer_id), encoded, tier, record.line, record.source)
+        return Row(str(customer_id), encoded, typed, tier, record.line, record.source)
 
     def _segment(self, typed: Mapping[str, Any]) -> str:
         """The tier of the first segment the row matches (features it lacks take defaults)."""

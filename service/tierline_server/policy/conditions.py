@@ -288,14 +288,19 @@ def normalise(condition: Condition, negate: bool = False) -> Condition:
     return Compare(condition.field, _NEGATED[condition.op], condition.value)
 
 
+def leaves(condition: Condition) -> Iterator[Leaf]:
+    """Every comparison in the condition, depth first."""
+    if isinstance(condition, Compare | MoneyCompare):
+        yield condition
+        return
+    for item in (condition.item,) if isinstance(condition, Not) else condition.items:
+        yield from leaves(item)
+
+
 def fields_read(condition: Condition) -> set[str]:
     """The names of every field the condition reads."""
-    if isinstance(condition, Compare):
-        return {condition.field}
-    if isinstance(condition, MoneyCompare):
-        return {condition.field, condition.currency_field}
-    items = (condition.item,) if isinstance(condition, Not) else condition.items
-    return set().union(*(fields_read(item) for item in items))
+    money = (leaf.currency_field for leaf in leaves(condition) if isinstance(leaf, MoneyCompare))
+    return {leaf.field for leaf in leaves(condition)} | set(money)
 
 
 @lru_cache(maxsize=1024)

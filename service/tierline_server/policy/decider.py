@@ -8,6 +8,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from tierline_server.policy import conditions
+from tierline_server.policy.comparisons import Comparisons
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.domain import (
     FEATURES_UNAVAILABLE,
@@ -24,6 +25,8 @@ from tierline_server.policy.merge import merge
 
 MERGE_CACHE_SIZE = 4096
 """Distinct (tier, matched rules, degraded) combinations remembered; a policy yields few."""
+ENGINE_ANSWERS_KEPT = 65_536
+"""Engine answers remembered by their comparison outcomes (about 100 bytes each)."""
 
 
 class Decider:
@@ -35,6 +38,10 @@ class Decider:
         # a Decision is immutable: merging once per combination halves our cost over the engine.
         self._merged = lru_cache(maxsize=MERGE_CACHE_SIZE)(self._merge)
         self.engine = RuleEngine([(rule.id, rule.condition) for rule in policy.rules])
+        # The rules that match follow from the comparisons' outcomes alone: the engine decides
+        # each new combination once, and its answer is reused for inputs that compare alike.
+        self._comparisons = Comparisons(policy.rules)
+        self._answers: dict[int, tuple[str, ...]] = {}
         self._rules = {rule.id: rule for rule in policy.rules}
         self._context_only = {
             rule.id
@@ -98,16 +105,25 @@ class Decider:
         With ``explain``, the decision carries what the rules saw and why each rule matched.
         """
         facts = self.facts(features, context)
-        matched = tuple(
-            rule_id
-            for rule_id in self.engine.matched(facts)
-            if not degraded or rule_id in self._context_only
-        )
+        matched = self.matched(facts)
+        if degraded:
+            matched = tuple(rule_id for rule_id in matched if rule_id in self._context_only)
         tier = str(facts.values.get(TIER_FEATURE, UNKNOWN_TIER)) if features else UNKNOWN_TIER
         decision = self._merged(tier, matched, degraded)
         if not explain:
             return decision
         return dataclasses.replace(decision, explanation=self._explain(facts, matched))
+
+    def matched(self, facts: Facts) -> tuple[str, ...]:
+        """The ids of the rules whose conditions hold, in policy order: the engine's answer for
+        these comparison outcomes (asked once per new combination)."""
+        key = self._comparisons.outcomes(facts)
+        matched = self._answers.get(key)
+        if matched is None:
+            if len(self._answers) >= ENGINE_ANSWERS_KEPT:
+                self._answers.clear()  # bounded; a policy rarely yields that many
+            matched = self._answers[key] = tuple(self.engine.matched(facts))
+        return matched
 
     def _merge(self, tier: str, matched: tuple[str, ...], degraded: bool) -> Decision:
         rules = [self._rules[rule_id] for rule_id in matched]

@@ -25,6 +25,10 @@ class PolicyError(Exception):
         self.element = element
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[PolicyError], tuple[Location, str, str]]:
+        # Errors travel between processes (a reload is checked by the supervisor).
+        return (PolicyError, (self.location, self.element, self.reason))
+
 
 class PolicyInvalid(Exception):
     """A policy that does not compile, with every error found (not just the first)."""

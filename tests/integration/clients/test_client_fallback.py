@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 
 import grpc
@@ -96,7 +95,7 @@ def test_frozen_server_falls_back_to_its_published_baseline(tierline: TierlinePr
     with EntitlementClient(tierline.target) as client:
         version = client.policy().version
         assert not client.decide("gold-1", "phone").degraded
-        tierline.signal(signal.SIGSTOP)  # connection open, nothing answered
+        tierline.freeze()  # connection open, nothing answered
         try:
             decision, elapsed = timed(lambda: client.decide("gold-1", "phone"))
             assert elapsed < DEFAULT_TIMEOUT_SECONDS + DEADLINE_MARGIN_SECONDS
@@ -106,7 +105,7 @@ def test_frozen_server_falls_back_to_its_published_baseline(tierline: TierlinePr
             )
             assert_policy_fallback(results[0].unwrap(), version)
         finally:
-            tierline.signal(signal.SIGCONT)
+            tierline.thaw()
         after = wait_for(
             lambda: nonfallback(client.decide("gold-1", "phone")), seconds=10, what="recovery"
         )

@@ -13,7 +13,7 @@ import pytest
 import redis
 from feature_support import DEFAULT_POLICY, PREFIX, settings
 from tierline_server.cli import main
-from tierline_server.commands import features as feature_commands
+from tierline_server.commands import output
 from tierline_server.features import demo, keys, loader, redis_client
 from tierline_server.features.loader import LoadOptions, LoadSummary
 from tierline_server.features.records import CustomerRecords
@@ -270,7 +270,7 @@ def test_plain_progress_lines_without_a_terminal(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(feature_commands, "PLAIN_PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(output, "PLAIN_PROGRESS_SECONDS", 0.0)
     ids = [f"c{n}" for n in range(3000)]
     source = write_csv(tmp_path / "many.csv", [{"customer_id": i, "ltv": "1"} for i in ids])
     assert (

@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 import pytest
-from service_support import REDIS_TIMEOUT_ARGS, ServerFactory, load_customers, stub_on
+from service_support import ServerFactory, load_customers, stub_on
 from support.inprocess import InProcessServer, inprocess_server
 from support.paths import REPO
 from support.tierline_process import TierlineProcess
@@ -29,7 +29,7 @@ from tierline.v1 import entitlement_pb2_grpc
 @pytest.fixture(scope="module")
 def shared_server(_session_redis: Any) -> Iterator[TierlineProcess]:
     """One Tierline for a whole module: starting a process per test would cost seconds each."""
-    server = TierlineProcess(_session_redis.url, extra_args=REDIS_TIMEOUT_ARGS).start()
+    server = TierlineProcess(_session_redis.url).start()
     yield server
     server.stop()
 
@@ -52,9 +52,7 @@ def start_server() -> Iterator[ServerFactory]:
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
     ) -> TierlineProcess:
-        process = TierlineProcess(
-            redis_url, policy=policy, extra_args=[*REDIS_TIMEOUT_ARGS, *extra_args], env=env
-        )
+        process = TierlineProcess(redis_url, policy=policy, extra_args=extra_args, env=env)
         started.append(process)
         return process.start()
 

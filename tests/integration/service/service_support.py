@@ -11,6 +11,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from support.customers import write_features
 from support.tierline_process import TierlineProcess
+from tierline import connection
 from tierline.v1 import entitlement_pb2 as pb
 
 StubT = TypeVar("StubT")
@@ -21,10 +22,6 @@ ServerFactory = Callable[..., TierlineProcess]
 TIMEOUT = 10.0
 """Deadline of every test RPC: generous, so that a loaded CI machine never fails a test by time."""
 
-REDIS_TIMEOUT_ARGS = ("--redis-timeout", "1")
-"""The service's Redis read budget in the tests. Its default (5 ms) is right for production but
-would degrade decisions at random on a busy CI machine; outages still show at once, because a
-stopped or killed Redis refuses connections."""
 
 CUSTOMERS: dict[str, dict[str, object]] = {
     "gold-1": {"tier": "gold", "ltv": 7000, "tenure_days": 400, "orders_12m": 8},
@@ -47,10 +44,18 @@ def load_customers(redis_url: str) -> None:
     write_features(redis_url, CUSTOMERS)
 
 
+CLIENT_OPTIONS = connection.channel_options(connection.RetryPolicy(), None)
+"""The Tierline client's channel options: its retry policy above all, which retries a call that
+a retiring worker (after a reload) had received but not started."""
+
+
 @contextmanager
-def stub_on(target: str, stub_type: Callable[[grpc.Channel], StubT]) -> Iterator[StubT]:
-    """A stub of ``stub_type`` on a fresh channel to ``target``, closed afterwards."""
-    with grpc.insecure_channel(target) as channel:
+def stub_on(
+    target: str, stub_type: Callable[[grpc.Channel], StubT], *, retrying: bool = False
+) -> Iterator[StubT]:
+    """A stub of ``stub_type`` on a fresh channel to ``target``, closed afterwards; with
+    ``retrying``, the channel retries as the Tierline client does."""
+    with grpc.insecure_channel(target, options=CLIENT_OPTIONS if retrying else None) as channel:
         yield stub_type(channel)
 
 

@@ -15,7 +15,14 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from service_support import TIMEOUT, ServerFactory, load_customers, perk_codes, stub_on
+from service_support import (
+    CLIENT_OPTIONS,
+    TIMEOUT,
+    ServerFactory,
+    load_customers,
+    perk_codes,
+    stub_on,
+)
 from support.customers import write_features
 from support.metrics import metric, scrape
 from support.paths import REPO
@@ -96,7 +103,9 @@ def admin_server(start_server: ServerFactory, redis_url: str, rules_dir: Path) -
 
 @pytest.fixture
 def admin(admin_server: TierlineProcess) -> Iterator[policy_admin_pb2_grpc.PolicyAdminServiceStub]:
-    with stub_on(admin_server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub) as stub:
+    with stub_on(
+        admin_server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub, retrying=True
+    ) as stub:
         yield stub
 
 
@@ -104,15 +113,21 @@ def admin(admin_server: TierlineProcess) -> Iterator[policy_admin_pb2_grpc.Polic
 def entitlement(
     admin_server: TierlineProcess,
 ) -> Iterator[entitlement_pb2_grpc.EntitlementServiceStub]:
-    with stub_on(admin_server.target, entitlement_pb2_grpc.EntitlementServiceStub) as stub:
+    with stub_on(
+        admin_server.target, entitlement_pb2_grpc.EntitlementServiceStub, retrying=True
+    ) as stub:
         yield stub
 
 
 class DecideLoad:
-    """Threads that keep sending Decide calls, recording failures and the versions answered."""
+    """Threads that keep sending Decide calls, recording failures and the versions answered.
+
+    The channel has the Tierline client's options (its retry policy above all), as callers'
+    channels do: a reload retires the old workers, and a call one of them had received but not
+    started is CANCELLED and retried on a new one."""
 
     def __init__(self, target: str) -> None:
-        self._channel = grpc.insecure_channel(target)
+        self._channel = grpc.insecure_channel(target, options=CLIENT_OPTIONS)
         self._stub = entitlement_pb2_grpc.EntitlementServiceStub(self._channel)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -262,7 +277,10 @@ def test_the_admin_service_can_be_enabled_from_the_environment(
         admin = policy_admin_pb2_grpc.PolicyAdminServiceStub(channel)
         result = admin.ReloadPolicy(admin_pb.ReloadPolicyRequest(), timeout=TIMEOUT)
 
-    assert result.reloaded
+    # Served, and answered: the files are unchanged, so there is nothing to reload.
+    assert not result.reloaded
+    assert not result.errors
+    assert result.version == "2026.11.1"
 
 
 def test_reload_swaps_a_good_policy_and_keeps_the_old_one_on_a_bad_one_under_load(

@@ -255,18 +255,33 @@ def test_a_batch_of_the_maximum_size_is_answered(
     assert [r.decision.customer_id for r in response.results] == [i.customer_id for i in items]
 
 
-def test_a_full_batch_of_items_at_every_field_limit_is_answered(
+def test_a_full_batch_up_to_the_size_limit_is_answered(
     stub: entitlement_pb2_grpc.EntitlementServiceStub,
 ) -> None:
-    """The API allows 1000 items of 32 attributes (64-character keys, 256-character values):
-    about 10.5 MB even in ASCII, so the server's message size limit must let it in."""
-    attributes = {f"{i:02d}".ljust(64, "k"): "v" * 256 for i in range(32)}
+    """A DecideBatch may be 4 MiB: 1000 items of about 4 KiB (12 long attributes) each."""
+    attributes = {f"{i:02d}".ljust(64, "k"): "v" * 256 for i in range(12)}
     item = request("c" * 128, pb.CHANNEL_WEB, intent="i" * 64, attributes=attributes)
-    items = [item] * 1000
+    batch = pb.DecideBatchRequest(items=[item] * 1000)
+    assert 3.5 * 2**20 < batch.ByteSize() <= 4 * 2**20
 
-    response = stub.DecideBatch(pb.DecideBatchRequest(items=items), timeout=TIMEOUT)
+    response = stub.DecideBatch(batch, timeout=TIMEOUT)
 
     assert [r.status.code for r in response.results] == [OK] * 1000
+
+
+def test_a_batch_over_its_size_limit_is_invalid_before_it_is_parsed(
+    stub: entitlement_pb2_grpc.EntitlementServiceStub,
+) -> None:
+    attributes = {f"{i:02d}".ljust(64, "k"): "v" * 256 for i in range(32)}
+    item = request("c" * 128, pb.CHANNEL_WEB, attributes=attributes)
+    batch = pb.DecideBatchRequest(items=[item] * 500)  # about 5 MB
+
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.DecideBatch(batch, timeout=TIMEOUT)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    ((_, description),) = bad_request(caught.value)
+    assert "DecideBatch takes at most 4,194,304" in description
 
 
 @pytest.mark.parametrize("size", [0, 1001])

@@ -138,8 +138,40 @@ def test_sigterm_lets_every_request_in_flight_complete(
     batch = responses[-1].results
     assert [result.status.code for result in batch] == [0, 3]
     assert server.wait() == 0
-    # not served: refused (UNAVAILABLE) or, when it slips in as the server shuts down, CANCELLED
-    assert refused in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    assert refused == grpc.StatusCode.UNAVAILABLE
+
+
+def test_sigterm_under_load_cancels_nothing(start_server: ServerFactory, redis_url: str) -> None:
+    """Callers keep calling while the server drains: each call is answered, or refused with
+    UNAVAILABLE (which clients retry elsewhere or fall back on); none is CANCELLED."""
+    load_customers(redis_url)
+    server = start_server(redis_url)
+    codes: list[grpc.StatusCode] = []
+    stop = threading.Event()
+
+    def caller() -> None:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = entitlement_pb2_grpc.EntitlementServiceStub(channel)
+            while not stop.is_set():
+                try:
+                    stub.Decide(request("gold-1"), timeout=TIMEOUT)
+                    codes.append(grpc.StatusCode.OK)
+                except grpc.RpcError as error:
+                    codes.append(error.code())
+                    if error.code() == grpc.StatusCode.UNAVAILABLE:
+                        return
+
+    callers = [threading.Thread(target=caller) for _ in range(8)]
+    for thread in callers:
+        thread.start()
+    wait_for(lambda: len(codes) > 200, what="calls under way")
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0
+    stop.set()
+    for thread in callers:
+        thread.join()
+
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, set(codes)
 
 
 def refuse_new_calls(server: TierlineProcess) -> grpc.StatusCode | None:

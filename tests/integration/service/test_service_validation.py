@@ -8,6 +8,7 @@ import pytest
 from service_support import TIMEOUT, bad_request
 from support.inprocess import InProcessServer
 from support.requests import request
+from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc
 
@@ -62,5 +63,7 @@ def test_an_invalid_decision_is_counted_as_invalid(inprocess: InProcessServer) -
         with pytest.raises(grpc.RpcError):
             stub.Decide(request(customer_id=""), timeout=TIMEOUT)
 
+    # Counted as the call ends, which the caller may see first.
     count = "tierline_decision_duration_seconds_count"
-    assert inprocess.sample(count, method="Decide", outcome="invalid") == 1
+    wait_for(lambda: inprocess.sample(count, method="Decide", outcome="invalid") == 1)
+    assert inprocess.sample("tierline_rpcs_total", method="Decide", code="INVALID_ARGUMENT") == 1

@@ -91,12 +91,14 @@ def gold_outcome(decider: Decider, source: FeatureSource, age: float) -> Outcome
         lookup_micros=3,
         eval_micros=40,
         total_micros=50,
+        occurred_at_ns=1_700_000_000_123_456_789,
     )
 
 
 def test_an_outcome_adds_id_customer_and_metrics(decider: Decider) -> None:
     message = mapping.outcome_message(gold_outcome(decider, FeatureSource.NEAR_CACHE, 12.5))
 
+    assert message.occurred_at.ToNanoseconds() == 1_700_000_000_123_456_789
     assert (message.decision_id, message.customer_id) == ("01J000", "gold-1")
     assert message.metrics == pb.DecisionMetrics(
         total_micros=50,

@@ -10,6 +10,14 @@ from tierline_server.errors import InvalidRequest
 
 MANY_ATTRIBUTES = {f"key{i}": "v" for i in range(33)}
 
+
+def at(seconds: int, nanos: int = 0) -> pb.DecideRequest:
+    """A valid request whose context says when the interaction happened."""
+    message = request()
+    message.context.occurred_at.seconds, message.context.occurred_at.nanos = seconds, nanos
+    return message
+
+
 VIOLATIONS = [
     pytest.param(request(customer_id=""), "customer_id", id="customer-id-empty"),
     pytest.param(request(customer_id="c" * 129), "customer_id", id="customer-id-too-long"),
@@ -24,6 +32,11 @@ VIOLATIONS = [
     pytest.param(request(intent="Cancel"), "context.intent", id="intent-upper-case"),
     pytest.param(request(intent="can cel"), "context.intent", id="intent-space"),
     pytest.param(request(intent="x" * 65), "context.intent", id="intent-too-long"),
+    pytest.param(request(intent="cancel\n"), "context.intent", id="intent-trailing-newline"),
+    pytest.param(at(0, -1), "context.occurred_at", id="occurred-at-negative-nanos"),
+    pytest.param(at(0, 10**9), "context.occurred_at", id="occurred-at-nanos-overflow"),
+    pytest.param(at(253_402_300_800), "context.occurred_at", id="occurred-at-after-9999"),
+    pytest.param(at(-62_135_596_801), "context.occurred_at", id="occurred-at-before-year-1"),
     pytest.param(
         request(order_value_minor=-1, currency="EUR"),
         "context.order_value_minor",
@@ -45,6 +58,16 @@ VIOLATIONS = [
         request(order_value_minor=5990, currency="EURO"), "context.currency", id="currency-long"
     ),
     pytest.param(request(currency="E1"), "context.currency", id="currency-bad-without-order"),
+    pytest.param(
+        request(order_value_minor=5990, currency="EUR\n"),
+        "context.currency",
+        id="currency-trailing-newline",
+    ),
+    pytest.param(
+        request(attributes={"campaign\n": "v"}),
+        "context.attributes[campaign\\n]",  # escaped in the path
+        id="attribute-key-trailing-newline",
+    ),
     pytest.param(request(item_count=-1), "context.item_count", id="item-count-negative"),
     pytest.param(request(item_count=100_001), "context.item_count", id="item-count-too-large"),
     pytest.param(request(attributes=MANY_ATTRIBUTES), "context.attributes", id="33-attributes"),
@@ -56,7 +79,7 @@ VIOLATIONS = [
     pytest.param(request(attributes={"": "v"}), "context.attributes[]", id="attribute-key-empty"),
     pytest.param(
         request(attributes={"k" * 65: "v"}),
-        f"context.attributes[{'k' * 65}]",
+        f"context.attributes[{'k' * 61}...]",
         id="attribute-key-too-long",
     ),
     pytest.param(
@@ -124,6 +147,8 @@ BOUNDARIES = [
     pytest.param(request(attributes={f"key{i}": "v" for i in range(32)}), id="32-attributes"),
     pytest.param(request(attributes={"k" * 64: "v" * 256}), id="attribute-key-64-value-256"),
     pytest.param(request(attributes={"A.b_c-9": "ä ✓ anything"}), id="attribute-symbols"),
+    pytest.param(at(-62_135_596_800), id="occurred-at-year-1"),
+    pytest.param(at(253_402_300_799, 999_999_999), id="occurred-at-year-9999"),
 ]
 
 
@@ -160,6 +185,7 @@ def test_a_currency_in_lower_case_is_normalised() -> None:
         ("XYZ", "'XYZ' is not an ISO 4217 currency code (such as EUR)"),
         ("XAU", "XAU has no minor unit: no amount can be in it"),
         ("", "an order value needs an ISO 4217 code (EUR)"),
+        ("E" * 5000, "must be an ISO 4217 code such as EUR"),  # not repeated in the error
     ],
 )
 def test_a_currency_violation_says_what_is_wrong(currency: str, reason: str) -> None:
@@ -178,6 +204,31 @@ def test_a_channel_violation_lists_the_channels(channel: int, shown: str) -> Non
         f"{shown} is not a channel "
         "(one of phone, chat, email, social, web, mobile_app, in_store: CHANNEL_PHONE, ...)"
     )
+
+
+def test_occurred_at_reaches_the_domain_to_the_nanosecond() -> None:
+    assert validation.decision_request(at(1_700_000_000, 123_456_789)).occurred_at_ns == (
+        1_700_000_000_123_456_789
+    )
+    assert validation.decision_request(request()).occurred_at_ns is None
+
+
+def test_too_many_violations_are_capped_so_the_error_fits_its_trailer() -> None:
+    bad = request(attributes={f"bad key {i}": "" for i in range(30)})
+
+    with pytest.raises(InvalidRequest) as caught:
+        validation.decision_request(bad)
+
+    violations = caught.value.violations
+    assert len(violations) == 11
+    assert violations[-1].description == "... and 50 more violation(s)"  # 30 keys and 30 values
+    assert len(str(caught.value)) <= 480
+
+
+def test_a_long_key_is_shortened_in_its_field_path() -> None:
+    (violation,) = validation.violations_of(request(attributes={"k" * 5000: "v"}))
+
+    assert violation.field == "context.attributes[" + "k" * 61 + "...]"
 
 
 def test_an_absent_order_value_is_none_not_zero() -> None:

@@ -19,7 +19,7 @@ def test_service_config_balances_round_robin_and_retries_unavailable_only() -> N
         "initialBackoff": "0.005s",
         "maxBackoff": "0.05s",
         "backoffMultiplier": 2.0,
-        "retryableStatusCodes": ["UNAVAILABLE"],
+        "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
     }
     assert config["retryThrottling"] == {"maxTokens": 10, "tokenRatio": 0.1}
 

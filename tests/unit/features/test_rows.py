@@ -155,6 +155,7 @@ def test_values_are_stored_in_canonical_form(every_type_policy: Policy) -> None:
         "region": "na",
         "tier": "gold",
     }
+    assert row.values == {"score": 150.0, "visits": 7, "vip": True, "region": "na", "tier": "gold"}
 
 
 def test_json_values_keep_their_types(every_type_policy: Policy) -> None:

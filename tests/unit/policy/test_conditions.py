@@ -270,6 +270,15 @@ def test_normalise_pushes_not_to_the_leaves() -> None:
     )
 
 
+def test_leaves_and_fields_read_walk_the_whole_tree() -> None:
+    """Every comparison, under any/all/not, in order; the fields they read."""
+    gold, visits = Compare("tier", "eq", "gold"), Compare("visits", "gte", 3)
+    vip, channel = Compare("vip", "exists", True), Compare("channel", "eq", "phone")
+    tree = AnyOf((gold, All((visits, Not(vip))), channel))
+    assert list(conditions.leaves(tree)) == [gold, visits, vip, channel]
+    assert conditions.fields_read(tree) == {"tier", "visits", "vip", "channel"}
+
+
 def test_parse_reads_implicit_conjunction_and_tuples_in_lists() -> None:
     """Several keys are an All; ``in`` lists become tuples."""
     policy = probe_decider("{tier: gold}").policy

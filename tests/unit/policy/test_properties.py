@@ -453,3 +453,29 @@ def test_random_policy_engine_agrees_with_python(
         facts = decider.facts(features, ctx)
         for rule, condition in zip(decider.policy.rules, written, strict=True):
             assert conditions.holds(condition, facts) == conditions.holds(rule.condition, facts)
+
+
+@RANDOM_POLICY_SETTINGS
+@given(document=random_policies(), cases=interactions, data=st.data())
+def test_random_policy_reused_engine_answers_equal_the_engines(
+    document: dict[str, Any], cases: list[tuple[dict[str, Any], Context]], data: st.DataObject
+) -> None:
+    """(e) The decider reuses an engine answer for inputs whose comparisons all come out the
+    same; every answer it gives, reused or new, is what the engine itself answers."""
+    decider = compiled(document)
+    # Each case twice, in a drawn order: later ones are answered from what came before.
+    for features, ctx in data.draw(st.permutations(cases + cases)):
+        facts = decider.facts(features, ctx)
+        assert list(decider.matched(facts)) == decider.engine.matched(facts)
+
+
+@DEFAULT_SETTINGS
+@given(cases=st.lists(st.tuples(default_features(), default_contexts), min_size=2, max_size=20))
+def test_default_policy_reused_engine_answers_equal_the_engines(
+    cases: list[tuple[dict[str, Any], Context]],
+) -> None:
+    """(e) on the default policy, with features and contexts of every kind."""
+    decider = default_decider()
+    for features, ctx in cases:
+        facts = decider.facts(features, ctx)
+        assert list(decider.matched(facts)) == decider.engine.matched(facts)

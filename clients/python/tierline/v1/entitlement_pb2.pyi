@@ -122,7 +122,7 @@ class FieldViolation(_message.Message):
     def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("decision_id", "customer_id", "tier", "policy_version", "service_level", "perks", "routing", "matched_rules", "baseline_applied", "degraded", "degraded_reason", "metrics", "explanation")
+    __slots__ = ("decision_id", "customer_id", "tier", "policy_version", "service_level", "perks", "routing", "matched_rules", "baseline_applied", "degraded", "degraded_reason", "metrics", "explanation", "occurred_at")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,7 @@ class Decision(_message.Message):
     DEGRADED_REASON_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     customer_id: str
     tier: str
@@ -149,7 +150,8 @@ class Decision(_message.Message):
     degraded_reason: str
     metrics: DecisionMetrics
     explanation: Explanation
-    def __init__(self, decision_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., tier: _Optional[str] = ..., policy_version: _Optional[str] = ..., service_level: _Optional[_Union[ServiceLevel, _Mapping]] = ..., perks: _Optional[_Iterable[_Union[Perk, _Mapping]]] = ..., routing: _Optional[_Union[Routing, _Mapping]] = ..., matched_rules: _Optional[_Iterable[str]] = ..., baseline_applied: _Optional[bool] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., metrics: _Optional[_Union[DecisionMetrics, _Mapping]] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
+    occurred_at: _timestamp_pb2.Timestamp
+    def __init__(self, decision_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., tier: _Optional[str] = ..., policy_version: _Optional[str] = ..., service_level: _Optional[_Union[ServiceLevel, _Mapping]] = ..., perks: _Optional[_Iterable[_Union[Perk, _Mapping]]] = ..., routing: _Optional[_Union[Routing, _Mapping]] = ..., matched_rules: _Optional[_Iterable[str]] = ..., baseline_applied: _Optional[bool] = ..., degraded: _Optional[bool] = ..., degraded_reason: _Optional[str] = ..., metrics: _Optional[_Union[DecisionMetrics, _Mapping]] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ServiceLevel(_message.Message):
     __slots__ = ("name", "rank", "sla")

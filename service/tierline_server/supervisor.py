@@ -1,0 +1,424 @@
+"""`tierline serve`: a supervisor and N worker processes sharing the gRPC port.
+
+The supervisor serves nothing itself. It claims the port (so that a second server cannot share
+it by accident), checks the policy, starts the workers and restarts any that dies, serves
+/metrics for all of them (prometheus-client's multiprocess mode), and reloads the policy:
+
+    SIGHUP, a policy file change (--watch) or a ReloadPolicy call
+      -> compile the candidate here, off the serving path; a bad one changes nothing
+      -> unchanged checksum: nothing to do
+      -> start a new worker per slot on the new policy, wait until each is SERVING
+      -> retire the old ones (they stop listening at once and finish their calls)
+
+so no request fails and memory does not grow with reloads (durable-rules never frees a ruleset,
+but a retired worker's process does). SIGTERM / SIGINT drain every worker and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Coroutine, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    ProcessCollector,
+    multiprocess,
+    start_http_server,
+    values,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from tierline_server import worker
+from tierline_server.config import ServerConfig, metrics_endpoint
+from tierline_server.metrics import Metrics
+from tierline_server.policy.compiler import load_policy
+from tierline_server.policy.errors import Location, PolicyError, PolicyInvalid
+from tierline_server.policy.source import read_policy_source
+from tierline_server.ports import PortClaim, PortInUse
+from tierline_server.reloads import ReloadResult
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR = "supervisor"
+"""The supervisor's name in the metrics files."""
+LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+START_TIMEOUT_SECONDS = 60.0
+"""How long a worker may take to become SERVING (imports, the engine, the port)."""
+WATCH_SECONDS = 1.0
+"""How often --watch looks at the policy files (their checksum, not their times: a
+Kubernetes ConfigMap changes by swapping a symbolic link)."""
+RESTART_FIRST_SECONDS = 0.5
+RESTART_MAX_SECONDS = 30.0
+HEALTHY_SECONDS = 60.0
+"""A worker up this long has its restart back-off reset."""
+EXIT_MARGIN_SECONDS = 5.0
+"""After the grace period, how long a draining worker has to exit before it is killed."""
+
+
+@dataclass(eq=False)
+class Worker:
+    """One worker process as the supervisor sees it."""
+
+    slot: int
+    identity: str
+    process: BaseProcess
+    pipe: Connection
+    started_at: float
+    ready: asyncio.Future[str | None] = field(repr=False)
+    """Resolves with None once SERVING, or with the reason it could not start."""
+    exited: asyncio.Future[None] = field(repr=False)
+    retiring: asyncio.Future[None] = field(repr=False)
+    """Resolves once a retiring worker no longer listens (new calls go to the others)."""
+    leaving: bool = False
+    """Retiring or shutting down: its exit is expected."""
+
+
+class Supervisor:
+    """Runs the workers of one `tierline serve`."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self._claim = PortClaim(config.listen)  # raises PortInUse
+        # Workers listen on the port claimed (a chosen one, when the configuration says 0).
+        self.config = dataclasses.replace(config, listen=self._claim.address)
+        self._workers: dict[int, Worker] = {}
+        self._leaving: set[Worker] = set()
+        self._generation = {slot: 0 for slot in range(config.workers)}
+        self._backoff = dict.fromkeys(range(config.workers), RESTART_FIRST_SECONDS)
+        self._checksum = ""
+        self._version = ""
+        self._reloading = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._metrics_dir = Path(tempfile.mkdtemp(prefix="tierline-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self._metrics_dir)  # workers inherit it
+        # The supervisor's own counters (reloads, restarts) go to the shared directory too.
+        values.ValueClass = values.MultiProcessValue(lambda: SUPERVISOR)  # type: ignore[no-untyped-call]
+        self.metrics = Metrics(CollectorRegistry())
+        self._context = multiprocessing.get_context("spawn")
+        self._http: Any = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        """Work started from callbacks (signals, pipes): kept until done."""
+
+    @property
+    def port(self) -> int:
+        """The gRPC port every worker listens on."""
+        return self._claim.port
+
+    async def run(self) -> int:
+        """Serve until SIGTERM / SIGINT; the exit status."""
+        self._http = self._serve_metrics()
+        try:
+            policy = load_policy(self.config.policy_path)
+        except PolicyInvalid as invalid:
+            for error in invalid.errors:
+                log.error("%s", error)
+            log.error("not serving: the policy at %s has errors", self.config.policy_path)
+            return 2
+        self._checksum, self._version = policy.checksum, policy.version
+        failed = await self._start_generation(policy.checksum)
+        if failed:
+            log.error("not serving: %s", failed)
+            await self._stop_workers(self._workers.values(), "shutdown")
+            return 2
+        log.info(
+            "tierline listening on %s with %d worker(s), policy %s %s (metrics %s)",
+            self._claim.address,
+            self.config.workers,
+            policy.name,
+            policy.version,
+            "on http://{}:{}/metrics".format(*metrics_endpoint(self.config) or ())
+            if self._http
+            else "off",
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._in_background(self.reload()))
+        watch = asyncio.create_task(self._watch()) if self.config.watch else None
+        await self._stopping.wait()
+        log.info("draining (grace %.1fs)", self.config.grace_seconds)
+        if watch is not None:
+            watch.cancel()
+        await self._stop_workers([*self._workers.values(), *self._leaving], "shutdown")
+        return 0
+
+    def close(self) -> None:
+        """Release the port, the metrics endpoint and the metrics files."""
+        self._claim.close()
+        if self._http is not None:
+            self._http.shutdown()
+        shutil.rmtree(self._metrics_dir, ignore_errors=True)
+
+    async def reload(self) -> ReloadResult:
+        """Check the policy at the configured path and roll the workers onto it if it changed."""
+        async with self._reloading:
+            if self._stopping.is_set():
+                return self._unchanged()
+            try:
+                policy = load_policy(self.config.policy_path)
+            except PolicyInvalid as invalid:
+                return self._rejected(invalid.errors)
+            if policy.checksum == self._checksum:
+                log.info("policy unchanged (%s): nothing to reload", policy.version)
+                return self._unchanged()
+            old = list(self._workers.values())
+            failed = await self._start_generation(policy.checksum)
+            if failed:
+                new = [w for w in self._workers.values() if w not in old]
+                self._workers = {w.slot: w for w in old}
+                await self._stop_workers(new, "shutdown")
+                problem = PolicyError(Location(self.config.policy_path, 0), "policy", failed)
+                return self._rejected([problem])
+            self._checksum, self._version = policy.checksum, policy.version
+            self.metrics.policy_reloads.labels("success").inc()
+            log.info("policy reloaded: %s %s", policy.name, policy.version)
+            self._in_background(self._stop_workers(old, "retire"))
+            # Answer once the old workers no longer take calls: from then on, every new call
+            # (this caller's next one included) is decided by the new policy.
+            await asyncio.wait(
+                [w.retiring for w in old], timeout=self.config.grace_seconds + EXIT_MARGIN_SECONDS
+            )
+            return ReloadResult(True, policy.version, policy.checksum)
+
+    def _unchanged(self) -> ReloadResult:
+        return ReloadResult(False, self._version, self._checksum)
+
+    def _rejected(self, errors: Iterable[PolicyError]) -> ReloadResult:
+        errors = tuple(errors)
+        self.metrics.policy_reloads.labels("rejected").inc()
+        log.warning(
+            "policy reload rejected, still serving %s: %s",
+            self._version,
+            "; ".join(str(error) for error in errors),
+        )
+        return ReloadResult(False, self._version, self._checksum, errors)
+
+    async def _start_generation(self, checksum: str) -> str | None:
+        """Start a worker in every slot on the policy ``checksum``; None once all are SERVING,
+        else why one could not start (the others keep running: the caller decides)."""
+        started = [self._start_worker(slot, checksum) for slot in range(self.config.workers)]
+        for new in started:
+            self._workers[new.slot] = new
+        reasons = await asyncio.gather(*(self._wait_ready(new) for new in started))
+        return next((reason for reason in reasons if reason), None)
+
+    def _start_worker(self, slot: int, checksum: str) -> Worker:
+        # Two identities per slot, alternating: the old worker of a slot may still be draining
+        # while the new one starts, and metrics files stay bounded at two per slot.
+        self._generation[slot] += 1
+        identity = f"w{slot}{'ab'[self._generation[slot] % 2]}"
+        multiprocess.mark_process_dead(identity)  # type: ignore[no-untyped-call]
+        ours, theirs = self._context.Pipe()
+        spec = worker.WorkerSpec(identity, checksum, LOG_FORMAT)
+        process = self._context.Process(
+            target=worker.run, args=(self.config, spec, theirs), name=f"worker-{identity}"
+        )
+        process.start()
+        theirs.close()
+        loop = asyncio.get_running_loop()
+        new = Worker(
+            slot,
+            identity,
+            process,
+            ours,
+            loop.time(),
+            ready=loop.create_future(),
+            exited=loop.create_future(),
+            retiring=loop.create_future(),
+        )
+        loop.add_reader(ours.fileno(), self._read, new)
+        loop.add_reader(process.sentinel, self._exited, new)
+        return new
+
+    async def _wait_ready(self, new: Worker) -> str | None:
+        try:
+            return await asyncio.wait_for(asyncio.shield(new.ready), START_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            return f"worker {new.identity} did not start within {START_TIMEOUT_SECONDS:.0f}s"
+
+    def _read(self, source: Worker) -> None:
+        try:
+            message: tuple[Any, ...] = source.pipe.recv()
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(source.pipe.fileno())
+            return
+        kind = message[0]
+        if kind == "ready":
+            _resolve(source.ready, None)
+        elif kind == "failed":
+            _resolve(source.ready, f"worker {source.identity}: {message[1]}")
+        elif kind == "retiring":
+            _resolve(source.retiring, None)
+        elif kind == "reload":
+            self._in_background(self._answer_reload(source))
+
+    def _in_background(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_reload(self, source: Worker) -> None:
+        result = await self.reload()
+        with contextlib.suppress(OSError):  # it may have exited meanwhile
+            source.pipe.send(("reloaded", result))
+
+    def _exited(self, gone: Worker) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(gone.process.sentinel)
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(gone.pipe.fileno())
+        gone.process.join()
+        multiprocess.mark_process_dead(gone.identity)  # type: ignore[no-untyped-call]
+        _resolve(gone.ready, f"worker {gone.identity} exited (status {gone.process.exitcode})")
+        _resolve(gone.exited, None)
+        _resolve(gone.retiring, None)
+        self._leaving.discard(gone)
+        if gone.leaving or self._workers.get(gone.slot) is not gone or self._stopping.is_set():
+            return
+        # An unexpected exit: restart the slot after a back-off that grows while it keeps dying.
+        uptime = loop.time() - gone.started_at
+        if uptime > HEALTHY_SECONDS:
+            self._backoff[gone.slot] = RESTART_FIRST_SECONDS
+        delay = self._backoff[gone.slot]
+        self._backoff[gone.slot] = min(delay * 2, RESTART_MAX_SECONDS)
+        self.metrics.worker_restarts.inc()
+        log.warning(
+            "worker %s exited unexpectedly (status %s); restarting in %.1fs",
+            gone.identity,
+            gone.process.exitcode,
+            delay,
+        )
+        loop.call_later(delay, self._restart, gone.slot)
+
+    def _restart(self, slot: int) -> None:
+        if self._stopping.is_set() or self._reloading.locked():
+            return  # a reload starts every slot anew; a stopping server needs none
+        self._workers[slot] = self._start_worker(slot, self._checksum)
+
+    async def _stop_workers(self, workers: Iterable[Worker], how: str) -> None:
+        """Tell workers to retire or shut down, and wait until they have exited."""
+        workers = [w for w in workers if not w.exited.done()]
+        for leaving in workers:
+            leaving.leaving = True
+            self._leaving.add(leaving)
+            with contextlib.suppress(OSError):
+                leaving.pipe.send((how,))
+        if not workers:
+            return
+        limit = self.config.grace_seconds + EXIT_MARGIN_SECONDS
+        _, late = await asyncio.wait([w.exited for w in workers], timeout=limit)
+        for stuck in workers:
+            if not stuck.exited.done():
+                log.error("worker %s did not exit in %.0fs: killing it", stuck.identity, limit)
+                stuck.process.kill()
+        if late:
+            await asyncio.wait(late)
+
+    async def _watch(self) -> None:
+        path = Path(self.config.policy_path)
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                checksum = read_policy_source(path).checksum
+            except (PolicyError, OSError):
+                continue  # mid-change, or gone for a moment: look again next time
+            if checksum != self._checksum and not self._reloading.locked():
+                log.info("policy files changed: reloading")
+                await self.reload()
+
+    def _serve_metrics(self) -> Any:
+        endpoint = metrics_endpoint(self.config)
+        if endpoint is None:
+            return None
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, str(self._metrics_dir))  # type: ignore[no-untyped-call]
+        registry.register(_WorkerCollector(self))
+        ProcessCollector(registry=registry)  # the supervisor's own: its start time is the server's
+        host, port = endpoint
+        try:
+            server, _ = start_http_server(port, addr=host, registry=registry)
+        except OSError as error:
+            raise PortInUse(
+                f"--metrics-listen {host}:{port}: cannot bind ({error.strerror}): another "
+                "server or program is using it; choose another port, or 0 for none"
+            ) from None
+        return server
+
+    def live_workers(self) -> Iterator[Worker]:
+        """Every worker process still running (current, starting or leaving)."""
+        for candidate in [*self._workers.values(), *self._leaving]:
+            if not candidate.exited.done():
+                yield candidate
+
+
+class _WorkerCollector:
+    """Per-worker figures where a sum over workers would mislead: memory and CPU."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+
+    def collect(self) -> Iterator[Metric]:
+        rss = GaugeMetricFamily(
+            "tierline_worker_resident_memory_bytes",
+            "Resident memory of each worker process.",
+            labels=["worker"],
+        )
+        cpu = CounterMetricFamily(
+            "tierline_worker_cpu_seconds",
+            "CPU time of each worker process (user and system).",
+            labels=["worker"],
+        )
+        workers = GaugeMetricFamily("tierline_workers", "Worker processes running.")
+        count = 0
+        for each in self._supervisor.live_workers():
+            pid = each.process.pid
+            with contextlib.suppress(OSError):
+                rss.add_metric([each.identity], _rss_bytes(pid))
+                cpu.add_metric([each.identity], _cpu_seconds(pid))
+                count += 1
+        workers.add_metric([], count)
+        yield from (rss, cpu, workers)
+
+
+def _rss_bytes(pid: int | None) -> float:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def serve(config: ServerConfig) -> int:
+    """Run `tierline serve` until SIGTERM / SIGINT; the exit status (2: it could not start)."""
+    try:
+        supervisor = Supervisor(config)
+    except PortInUse as taken:
+        log.error("not serving: %s", taken)
+        return 2
+    try:
+        return asyncio.run(supervisor.run())
+    except PortInUse as taken:
+        log.error("not serving: %s", taken)
+        return 2
+    finally:
+        supervisor.close()

@@ -1,0 +1,128 @@
+"""A worker: one serving process started by the supervisor, with its own engine and event loop.
+
+A worker serves one policy for its whole life (durable-rules cannot drop a ruleset, so a reload
+is a new worker, never a new ruleset in an old one). It talks to the supervisor over a pipe:
+
+    worker -> supervisor    ("ready",)              serving
+                            ("failed", message)     could not start
+                            ("reload",)             a ReloadPolicy call asks for a reload
+                            ("retiring",)           no longer listening (after "retire")
+    supervisor -> worker    ("reloaded", result)    the answer to that call
+                            ("retire",)             a newer worker serves: give way
+                            ("shutdown",)           the server is stopping: drain
+
+A worker whose supervisor disappears shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from prometheus_client import CollectorRegistry, values
+
+from tierline_server.config import ServerConfig
+from tierline_server.metrics import Metrics
+from tierline_server.policy.compiler import load_policy
+from tierline_server.policy.decider import Decider
+from tierline_server.policy.errors import EngineUnavailable, PolicyInvalid
+from tierline_server.reloads import ReloadResult
+from tierline_server.server import TierlineServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker is to be."""
+
+    identity: str
+    """Names the worker in logs and in metrics files (reused across restarts, so that the
+    number of metrics files stays bounded however many workers come and go)."""
+    checksum: str
+    """The policy the supervisor checked: the worker refuses to serve any other."""
+    log_format: str
+
+
+def run(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> None:
+    """The worker process's entry point."""
+    # The supervisor decides what SIGINT (Ctrl-C reaches the whole process group) and SIGHUP
+    # mean; SIGTERM sent to a worker alone shuts it down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    logging.basicConfig(level=config.log_level, format=spec.log_format)
+    # Metrics go to files in the supervisor's directory, named by the worker's identity.
+    values.ValueClass = values.MultiProcessValue(lambda: spec.identity)  # type: ignore[no-untyped-call]
+    asyncio.run(_serve(config, spec, pipe))
+
+
+async def _serve(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> None:
+    try:
+        policy = load_policy(config.policy_path)
+        decider = Decider(policy)
+    except (PolicyInvalid, EngineUnavailable) as error:
+        pipe.send(("failed", str(error)))
+        return
+    if policy.checksum != spec.checksum:
+        pipe.send(("failed", "the policy files changed while the worker started"))
+        return
+    link = _SupervisorLink(pipe)
+    server = TierlineServer(
+        config, Metrics(CollectorRegistry()), decider, reload=link.reload, share_port=True
+    )
+    try:
+        await server.start()
+    except RuntimeError as error:  # gRPC could not bind the port
+        pipe.send(("failed", f"cannot listen on {config.listen}: {error}"))
+        return
+    pipe.send(("ready",))
+    log.info("worker %s serving policy %s", spec.identity, policy.version)
+    ending = await link.ending()
+    if ending == "retire":
+        await server.retire(stopped_listening=lambda: pipe.send(("retiring",)))
+    else:
+        await server.stop()
+    log.info("worker %s stopped (%s)", spec.identity, ending)
+
+
+class _SupervisorLink:
+    """The worker's end of the pipe, read on the event loop."""
+
+    def __init__(self, pipe: Connection) -> None:
+        self._pipe = pipe
+        loop = asyncio.get_running_loop()
+        self._end: asyncio.Future[str] = loop.create_future()
+        self._answers: asyncio.Queue[ReloadResult] = asyncio.Queue()
+        self._reloading = asyncio.Lock()
+        loop.add_reader(pipe.fileno(), self._read)
+        loop.add_signal_handler(signal.SIGTERM, self._finish, "shutdown")
+
+    async def reload(self) -> ReloadResult:
+        """Ask the supervisor for a reload; its result."""
+        async with self._reloading:  # one question at a time: answers come back in order
+            self._pipe.send(("reload",))
+            return await self._answers.get()
+
+    async def ending(self) -> str:
+        """Wait until the worker must end: "retire" or "shutdown"."""
+        return await self._end
+
+    def _read(self) -> None:
+        try:
+            message: tuple[Any, ...] = self._pipe.recv()
+        except (EOFError, OSError):  # the supervisor is gone
+            asyncio.get_running_loop().remove_reader(self._pipe.fileno())
+            self._finish("shutdown")
+            return
+        if message[0] == "reloaded":
+            self._answers.put_nowait(message[1])
+        else:
+            self._finish(message[0])
+
+    def _finish(self, how: str) -> None:
+        if not self._end.done():
+            self._end.set_result(how)

@@ -1,0 +1,207 @@
+"""`tierline serve --workers N`: one port, N processes, restarts, rolling reloads, one /metrics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+from service_support import CLIENT_OPTIONS, TIMEOUT, ServerFactory, load_customers, stub_on
+from support.metrics import metric, scrape
+from support.requests import request
+from support.tierline_process import TierlineProcess
+from support.waiting import wait_for
+from tierline.v1 import entitlement_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+Stub = entitlement_pb2_grpc.EntitlementServiceStub
+
+
+def workers_of(server: TierlineProcess) -> list[int]:
+    """The process ids of a server's workers (its children started by multiprocessing)."""
+    assert server.process is not None
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sorted(
+        int(child)
+        for child in children
+        if b"multiprocessing.spawn" in Path(f"/proc/{child}/cmdline").read_bytes()
+    )
+
+
+def total_rss_bytes(server: TierlineProcess) -> int:
+    """Resident memory of the supervisor and its workers."""
+    assert server.process is not None
+    total = 0
+    for pid in [server.process.pid, *workers_of(server)]:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def set_version(rules: Path, version: str) -> None:
+    policy = rules / "policy.yaml"
+    text = policy.read_text()
+    old = text.split('version: "', 1)[1].split('"', 1)[0]
+    policy.write_text(text.replace(f'version: "{old}"', f'version: "{version}"'))
+
+
+class Load:
+    """Threads deciding in a loop over channels with the Tierline client's options (its retry
+    policy above all), as callers' channels have; failures and versions seen are kept."""
+
+    def __init__(self, target: str, threads: int = 4) -> None:
+        self.failures: list[str] = []
+        self.versions: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(target,)) for _ in range(threads)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self, target: str) -> None:
+        with grpc.insecure_channel(target, options=CLIENT_OPTIONS) as channel:
+            stub = Stub(channel)
+            while not self._stop.is_set():
+                try:
+                    decision = stub.Decide(request("gold-1"), timeout=TIMEOUT).decision
+                    self.versions.append(decision.policy_version)
+                except grpc.RpcError as error:
+                    self.failures.append(f"{error.code().name}: {error.details()}")
+
+
+@pytest.fixture
+def two_workers(start_server: ServerFactory, redis_url: str, rules_dir: Path) -> TierlineProcess:
+    """A server of two workers over an editable copy of the default policy."""
+    load_customers(redis_url)
+    return start_server(redis_url, policy=rules_dir, extra_args=["--workers", "2"])
+
+
+def test_the_port_belongs_to_one_server(
+    two_workers: TierlineProcess, redis_url: str, tmp_path: Path
+) -> None:
+    second = TierlineProcess(redis_url)
+    second.args[second.args.index("--listen") + 1] = two_workers.target
+
+    with pytest.raises(RuntimeError, match="exited") as caught:
+        second.start()
+
+    assert f"--listen {two_workers.target}: cannot bind" in str(caught.value)
+    assert "Traceback" not in str(caught.value)
+
+
+def test_the_metrics_port_belongs_to_one_server(
+    two_workers: TierlineProcess, redis_url: str
+) -> None:
+    second = TierlineProcess(redis_url)
+    metrics = f"127.0.0.1:{two_workers.metrics_port}"
+    second.args[second.args.index("--metrics-listen") + 1] = metrics
+
+    with pytest.raises(RuntimeError, match="exited") as caught:
+        second.start()
+
+    assert f"--metrics-listen {metrics}: cannot bind" in str(caught.value)
+    assert "Traceback" not in str(caught.value)
+
+
+def test_every_worker_serves_and_one_metrics_endpoint_counts_them_all(
+    two_workers: TierlineProcess,
+) -> None:
+    assert len(workers_of(two_workers)) == 2
+    channels = 8  # a channel is one connection: the kernel spreads connections over workers
+    for _ in range(channels):
+        with stub_on(two_workers.target, Stub) as stub:
+            for _ in range(5):
+                stub.Decide(request("gold-1"), timeout=TIMEOUT)
+
+    samples = scrape(two_workers.metrics_port)
+    assert metric(samples, "tierline_rpcs_total", method="Decide", code="OK") == channels * 5
+    assert metric(samples, "tierline_workers") == 2
+    rss = {labels for (name, labels), _ in samples.items()
+           if name == "tierline_worker_resident_memory_bytes"}  # fmt: skip
+    assert len(rss) == 2
+
+
+def test_a_worker_that_dies_is_restarted(two_workers: TierlineProcess) -> None:
+    victim, survivor = workers_of(two_workers)
+
+    os.kill(victim, signal.SIGKILL)
+
+    wait_for(
+        lambda: len(workers := workers_of(two_workers)) == 2 and victim not in workers,
+        what="a new worker in place of the one killed",
+    )
+    assert survivor in workers_of(two_workers)
+    samples = scrape(two_workers.metrics_port)
+    assert metric(samples, "tierline_worker_restarts_total") == 1
+    with stub_on(two_workers.target, Stub) as stub:
+        assert stub.Decide(request("gold-1"), timeout=TIMEOUT).decision.tier == "gold"
+
+
+def test_reloads_roll_the_workers_without_failing_a_request_or_growing(
+    two_workers: TierlineProcess, rules_dir: Path
+) -> None:
+    reloads = 8
+    with Load(two_workers.target) as load:
+        wait_for(lambda: len(load.versions) > 50, what="decisions under way")
+        start_rss = total_rss_bytes(two_workers)
+        for number in range(1, reloads + 1):
+            before = workers_of(two_workers)
+            set_version(rules_dir, f"2026.12.{number}")
+            two_workers.signal(signal.SIGHUP)
+            wait_for(
+                lambda before=before: (
+                    set(workers_of(two_workers)).isdisjoint(before)
+                    and len(workers_of(two_workers)) == 2
+                ),
+                what=f"reload {number}: new workers only",
+            )
+        wait_for(lambda: load.versions[-1] == f"2026.12.{reloads}", what="the last version")
+        end_rss = total_rss_bytes(two_workers)
+
+    assert load.failures == []
+    # Each answer comes from the old policy or the new: versions only move forward.
+    order = ["2026.11.1", *(f"2026.12.{n}" for n in range(1, reloads + 1))]
+    assert set(load.versions) <= set(order)
+    assert end_rss - start_rss < 10 * 1024 * 1024
+    samples = scrape(two_workers.metrics_port)
+    assert metric(samples, "tierline_policy_reloads_total", result="success") == reloads
+
+
+def test_a_reload_of_unchanged_files_starts_nothing(two_workers: TierlineProcess) -> None:
+    before = workers_of(two_workers)
+
+    two_workers.signal(signal.SIGHUP)
+    wait_for(lambda: "nothing to reload" in two_workers.read_output(), what="the log line")
+
+    assert workers_of(two_workers) == before
+
+
+def test_watch_reloads_when_the_files_change(
+    start_server: ServerFactory, redis_url: str, rules_dir: Path
+) -> None:
+    load_customers(redis_url)
+    server = start_server(redis_url, policy=rules_dir, extra_args=["--watch"])
+
+    set_version(rules_dir, "2026.12.99")
+
+    with stub_on(server.target, Stub) as stub:
+        wait_for(
+            lambda: (
+                stub.Decide(request("gold-1"), timeout=TIMEOUT).decision.policy_version
+                == "2026.12.99"
+            ),
+            what="the watched change served",
+        )
