@@ -53,8 +53,15 @@ run: $(STAMP) ## Serve the default policy with a local Redis of demo customers (
 policy-test: $(STAMP) ## Run rules/tests against the default policy
 	$(BIN)/tierline policy test --policy rules/
 
-bench: $(STAMP) ## Engine benchmark: our layer vs bare durable-rules, RSS over 1M decisions
-	$(BIN)/python bench/engine.py
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[server,dev,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP) ## Load harness: Tierline over Redis beside bare gRPC echo, h2load (needs nghttp2-client)
+	@command -v h2load >/dev/null 2>&1 || { echo "make bench needs h2load: apt-get install nghttp2-client" >&2; exit 1; }
+	$(BIN)/python bench/service.py $(BENCH_ARGS)
 
 # The README's example report: 2,000 demo customers, the default policy and mix, and a screenshot
 # of its top taken by Debian's chromium (headless, none of its background connections).

@@ -10,7 +10,7 @@ In one run, on the same few hundred representative inputs (cycled):
                                   the Facts or merging, to tell engine cost from merge cost;
 
 then RSS (VmRSS) at 0, 1/4, 1/2, 3/4 and all of ``--rss-decisions`` calls of ``Decider.decide``.
-It prints the figures beside the targets of issue 2 and always exits 0: it reports, it is not a
+It prints the figures beside the engine targets and always exits 0: it reports, it is not a
 test. Run it with the project's interpreter: ``python bench/engine.py [--decisions N]``.
 """
 
@@ -19,19 +19,18 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import math
-import os
-import platform
 import random
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from environment import environment_table, machine_facts
+from percentiles import Percentiles, percentiles
+from procfs import rss_kib
 from rich.console import Console
 from rich.table import Table
 from tierline_server.policy.compiler import load_policy
@@ -131,22 +130,6 @@ class Sample:
     """What ``Decider.facts`` makes of it: the input of variant (c)."""
     flat: dict[str, Any]
     """The flat fact of the hand-written ruleset: the input of variant (b)."""
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Per-call latency figures of one variant, in microseconds."""
-
-    calls: int
-    p50_us: float
-    p95_us: float
-    p99_us: float
-    mean_us: float
-
-    @property
-    def per_second(self) -> float:
-        """Throughput: decisions per second of pure call time."""
-        return 1e6 / self.mean_us
 
 
 @dataclass(frozen=True)
@@ -324,30 +307,13 @@ def time_calls(call: Callable[[Sample], object], inputs: Iterator[Sample], count
     return durations
 
 
-def percentile(ordered: Sequence[int], fraction: float) -> int:
-    """Nearest-rank percentile of an ascending sequence."""
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def summarise(durations_ns: list[int]) -> LatencyStats:
-    """p50/p95/p99/mean of per-call durations, in microseconds."""
-    ordered = sorted(durations_ns)
-    return LatencyStats(
-        calls=len(ordered),
-        p50_us=percentile(ordered, 0.50) / 1000,
-        p95_us=percentile(ordered, 0.95) / 1000,
-        p99_us=percentile(ordered, 0.99) / 1000,
-        mean_us=sum(ordered) / len(ordered) / 1000,
-    )
-
-
 def measure_latency(
     calls: dict[str, Callable[[Sample], object]],
     samples: Sequence[Sample],
     decisions: int,
     warmup: int,
     rounds: int,
-) -> dict[str, LatencyStats]:
+) -> dict[str, Percentiles]:
     """Warm every variant up, then time them in interleaved rounds (order rotated each round).
 
     Interleaving spreads drift on a shared 2-core machine (frequency, noisy neighbours) evenly
@@ -363,16 +329,7 @@ def measure_latency(
         for name in names[rotation:] + names[:rotation]:
             inputs = itertools.islice(itertools.cycle(samples), round_index * per_round, None)
             durations[name].extend(time_calls(calls[name], inputs, per_round))
-    return {name: summarise(durations[name]) for name in names}
-
-
-def rss_kib() -> int:
-    """Resident set size of this process, from /proc/self/status (kB as the kernel reports)."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    return {name: percentiles(d / 1000 for d in durations[name]) for name in names}
 
 
 def measure_rss(decider: Decider, samples: Sequence[Sample], total: int) -> list[RssPoint]:
@@ -398,27 +355,20 @@ def verdict(ok: bool) -> str:
     return "[green]met[/green]" if ok else "[red]missed[/red]"
 
 
-def environment_table(args: argparse.Namespace, samples: int, disagreements: int) -> Table:
+def environment_facts(args: argparse.Namespace, samples: int, disagreements: int) -> dict[str, str]:
     """What ran, where, with which inputs."""
-    table = Table(title="Environment", show_header=False)
-    table.add_column("item")
-    table.add_column("value")
-    table.add_row("Python", f"{platform.python_implementation()} {sys.version.split()[0]}")
-    table.add_row("durable-rules", metadata.version("durable-rules"))
-    table.add_row("machine", f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
-    table.add_row("policy", str(args.policy))
-    table.add_row("inputs", f"{samples} distinct features/context combos, cycled, seed {args.seed}")
-    table.add_row(
-        "timed calls",
-        f"{args.decisions:,} per variant in {args.rounds} interleaved rounds, "
+    return {
+        **machine_facts(["durable-rules"]),
+        "policy": str(args.policy),
+        "inputs": f"{samples} distinct features/context combos, cycled, seed {args.seed}",
+        "timed calls": f"{args.decisions:,} per variant in {args.rounds} interleaved rounds, "
         f"after {args.warmup:,} warm-up calls each",
-    )
-    table.add_row("bare vs engine", f"{disagreements} of {samples} inputs fire different rules")
-    table.add_row("malloc", "glibc mallopt tuning from the engine import applies to all variants")
-    return table
+        "bare vs engine": f"{disagreements} of {samples} inputs fire different rules",
+        "malloc": "glibc mallopt tuning from the engine import applies to all variants",
+    }
 
 
-def latency_table(stats: dict[str, LatencyStats]) -> Table:
+def latency_table(stats: dict[str, Percentiles]) -> Table:
     """Per-decision latency and throughput of each variant."""
     table = Table(title="Latency per decision (µs)")
     for column in ("variant", "calls", "p50", "p95", "p99", "mean", "decisions/s"):
@@ -426,12 +376,12 @@ def latency_table(stats: dict[str, LatencyStats]) -> Table:
     for name, figures in stats.items():
         table.add_row(
             name,
-            f"{figures.calls:,}",
-            f"{figures.p50_us:.1f}",
-            f"{figures.p95_us:.1f}",
-            f"{figures.p99_us:.1f}",
-            f"{figures.mean_us:.1f}",
-            f"{figures.per_second:,.0f}",
+            f"{figures.count:,}",
+            f"{figures.p50:.1f}",
+            f"{figures.p95:.1f}",
+            f"{figures.p99:.1f}",
+            f"{figures.mean:.1f}",
+            f"{1e6 / figures.mean:,.0f}",
         )
     return table
 
@@ -457,38 +407,38 @@ def rss_table(points: Sequence[RssPoint], before_kib: int) -> Table:
     return table
 
 
-def targets_table(stats: dict[str, LatencyStats], points: Sequence[RssPoint]) -> Table:
-    """The figures beside the targets of issue 2."""
+def targets_table(stats: dict[str, Percentiles], points: Sequence[RssPoint]) -> Table:
+    """The figures beside the engine targets."""
     full, bare, engine = stats.values()
     growth_mb = (points[-1].rss_kib - points[0].rss_kib) * 1024 / 1e6
-    table = Table(title="Targets (issue 2)")
+    table = Table(title="Engine targets")
     for column in ("figure", "measured", "target", ""):
         table.add_column(column)
     rows = [
         (
             "overhead (a)/(b), p50",
-            f"{full.p50_us / bare.p50_us:.2f}x",
+            f"{full.p50 / bare.p50:.2f}x",
             f"<= {TARGET_OVERHEAD:.2f}x",
-            verdict(full.p50_us / bare.p50_us <= TARGET_OVERHEAD),
+            verdict(full.p50 / bare.p50 <= TARGET_OVERHEAD),
         ),
         (
             "overhead (a)/(b), mean",
-            f"{full.mean_us / bare.mean_us:.2f}x",
+            f"{full.mean / bare.mean:.2f}x",
             f"<= {TARGET_OVERHEAD:.2f}x",
-            verdict(full.mean_us / bare.mean_us <= TARGET_OVERHEAD),
+            verdict(full.mean / bare.mean <= TARGET_OVERHEAD),
         ),
-        ("engine only (c)/(b), p50", f"{engine.p50_us / bare.p50_us:.2f}x", "(info)", ""),
+        ("engine only (c)/(b), p50", f"{engine.p50 / bare.p50:.2f}x", "(info)", ""),
         (
             "facts + merge (a)-(c), p50",
-            f"{full.p50_us - engine.p50_us:.1f} µs",
+            f"{full.p50 - engine.p50:.1f} µs",
             "(info)",
             "",
         ),
         (
             "p50 of (a)",
-            f"{full.p50_us:.1f} µs",
+            f"{full.p50:.1f} µs",
             f"<= {TARGET_P50_US:.0f} µs",
-            verdict(full.p50_us <= TARGET_P50_US),
+            verdict(full.p50 <= TARGET_P50_US),
         ),
         (
             f"RSS growth over {points[-1].decisions:,} decisions",
@@ -511,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = make_samples(decider, args.samples, args.seed)
     before_kib = rss_kib()
     disagreements = count_disagreements(decider, bare, samples)
-    console.print(environment_table(args, len(samples), disagreements))
+    console.print(environment_table(environment_facts(args, len(samples), disagreements)))
 
     with console.status("timing (a), (b), (c) ..."):
         stats = measure_latency(

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
+import os
 import random
 import resource
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import redis
+import servers
+from environment import redis_version
 from prometheus_client import CollectorRegistry
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import demo, loader, redis_client
@@ -37,30 +41,6 @@ BATCH = 100
 LookupCall = Callable[[FeatureStore, int], Awaitable[list[FeatureSource]]]
 """One benchmarked call: the store and the call's index -> the sources of what it found."""
 """Customers per lookup_many call in the batch case (DecideBatch allows up to 1000)."""
-
-
-def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A redis-server on a free loopback port, answering PING."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with redis.Redis.from_url(url) as client:
-                client.ping()
-            return process, url
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.05)
 
 
 def peak_rss_bytes() -> int:
@@ -120,6 +100,125 @@ def report(name: str, timings: list[float], sources: dict[FeatureSource, int]) -
     )
 
 
+PLACEMENTS = ("unpinned", "same CPU", "other CPUs")
+"""Where this process and redis-server run during the round-trip comparison."""
+
+
+@contextlib.contextmanager
+def placed(placement: str, redis_pid: int) -> Iterator[None]:
+    """Pin this process and redis-server (every thread of each) as ``placement`` says."""
+    cpus = sorted(os.sched_getaffinity(0))
+    mine, theirs = {
+        "unpinned": (set(cpus), set(cpus)),
+        "same CPU": ({cpus[0]}, {cpus[0]}),
+        "other CPUs": ({cpus[0]}, {cpus[-1]}),
+    }[placement]
+    pin(os.getpid(), mine)
+    pin(redis_pid, theirs)
+    try:
+        yield
+    finally:
+        pin(os.getpid(), set(cpus))
+        pin(redis_pid, set(cpus))
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` on ``cpus`` (a thread keeps the affinity it was created with)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
+def resp_command(*parts: str) -> bytes:
+    """A Redis command in RESP, as a client sends it."""
+    encoded = [part.encode() for part in parts]
+    return b"*%d\r\n" % len(encoded) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded
+    )
+
+
+def array_complete(reply: bytes) -> bool:
+    """Whether ``reply`` holds a whole RESP array of bulk strings (HMGET's answer)."""
+    header, _, rest = reply.partition(b"\r\n")
+    if not header.startswith(b"*") or not _:
+        return False
+    for _item in range(int(header[1:])):
+        size, found, rest = rest.partition(b"\r\n")
+        if not found:
+            return False
+        if size != b"$-1":
+            if len(rest) < int(size[1:]) + 2:
+                return False
+            rest = rest[int(size[1:]) + 2 :]
+    return True
+
+
+async def bench_round_trips(url: str, rows: int, count: int, placement: str) -> None:
+    """One HMGET of a customer's features, five ways, sequentially: what a near-cache miss
+    costs through redis-py asyncio against the raw round trip."""
+    policy = load_policy(REPO / "rules")
+    settings = RedisSettings(url=url)
+    fields = [*policy.features, "_updated"]
+    width = max(6, len(str(rows)))
+    rng = random.Random(3)
+    keys = [f"{settings.key_prefix}c{rng.randint(1, rows):0{width}d}" for _ in range(count)]
+    commands = [resp_command("HMGET", key, *fields) for key in keys]
+    host, port = url.split("//")[1].split("/", maxsplit=1)[0].split(":")
+    print(f"round trips ({placement}): HMGET of {len(fields)} fields, one in flight")
+
+    with socket.create_connection((host, int(port))) as raw:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        async def raw_socket(index: int) -> list[FeatureSource]:
+            raw.sendall(commands[index])
+            reply = raw.recv(65536)
+            while not array_complete(reply):
+                reply += raw.recv(65536)
+            return [FeatureSource.REDIS]
+
+        report("raw socket (blocking)", *await latencies(raw_socket, count))
+
+    reader, writer = await asyncio.open_connection(host, int(port))
+
+    async def raw_asyncio(index: int) -> list[FeatureSource]:
+        writer.write(commands[index])
+        reply = await reader.read(65536)
+        while not array_complete(reply):
+            reply += await reader.read(65536)
+        return [FeatureSource.REDIS]
+
+    report("raw asyncio streams", *await latencies(raw_asyncio, count))
+    writer.close()
+
+    with redis.Redis.from_url(url) as sync_client:
+
+        async def redis_py_sync(index: int) -> list[FeatureSource]:
+            sync_client.hmget(keys[index], fields)
+            return [FeatureSource.REDIS]
+
+        report("redis-py sync", *await latencies(redis_py_sync, count))
+
+    # Tierline's request client, but with a read budget long enough that a slow call on a busy
+    # machine is timed rather than raised: the cost is measured here, not the budget.
+    client = redis_client.request_client(dataclasses.replace(settings, timeout_seconds=1.0))
+
+    async def redis_py_asyncio(index: int) -> list[FeatureSource]:
+        await client.hmget(keys[index], fields)
+        return [FeatureSource.REDIS]
+
+    report("redis-py asyncio (ours)", *await latencies(redis_py_asyncio, count))
+    await client.aclose()
+
+    store = FeatureStore(
+        policy, settings, NearCacheSettings(enabled=False), Metrics(CollectorRegistry())
+    )
+    await store.start()
+    try:
+        ids = [key.removeprefix(settings.key_prefix) for key in keys]
+        report("FeatureStore.lookup", *await latencies(lambda i: single(store, ids[i]), count))
+    finally:
+        await store.close()
+
+
 async def single(store: FeatureStore, customer_id: str) -> list[FeatureSource]:
     """One lookup; its source."""
     return [(await store.lookup(customer_id)).source]
@@ -162,27 +261,23 @@ async def bench_lookups(url: str, rows: int, count: int) -> None:
 
 
 def main() -> None:
-    """Run both benchmarks against a fresh redis-server."""
+    """Run every benchmark against a fresh redis-server."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="customers to load")
     parser.add_argument("--lookups", type=int, default=20_000, help="lookups per case")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, redis-py {redis.__version__}, {redis_version()}")
     with tempfile.TemporaryDirectory() as directory:
-        process, url = start_redis(Path(directory))
+        server = servers.start_redis(Path(directory) / "redis")
         try:
-            bench_loader(url, Path(directory), args.rows)
-            asyncio.run(bench_lookups(url, args.rows, args.lookups))
+            bench_loader(server.url, Path(directory), args.rows)
+            asyncio.run(bench_lookups(server.url, args.rows, args.lookups))
+            assert server.pid is not None
+            for placement in PLACEMENTS:
+                with placed(placement, server.pid):
+                    asyncio.run(bench_round_trips(server.url, args.rows, args.lookups, placement))
         finally:
-            process.terminate()
-            process.wait()
-
-
-def redis_version() -> str:
-    """The redis-server version on PATH."""
-    command = ["redis-server", "--version"]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return output.split(" v=")[1].split()[0] if " v=" in output else output.strip()
+            server.stop()
 
 
 if __name__ == "__main__":

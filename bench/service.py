@@ -1,1043 +1,586 @@
-"""Service benchmark: `tierline serve` over real Redis against bare gRPC echo servers, one run.
+"""Service benchmark: `tierline serve` over a real Redis beside bare gRPC echo servers, loaded by
+h2load with a mix of real requests, in one run.
 
-Starts, on loopback only: a private redis-server holding ``--customers`` demo customers; two
-``tierline serve`` processes with default settings but for ports and Redis URL (one with the
-near-cache, one with ``--near-cache false``); and bare gRPC servers run by this same Python and
-grpcio, each in its own process:
+Starts on loopback: a private redis-server with ``--customers`` demo customers (``tierline
+features demo`` + ``features load``); each Tierline deployment asked for (one process, two
+processes sharing the port, ``--workers N``) with the near-cache on and off; and bare echo
+servers (bench/echo_server.py) in each process model asked for, answering a real
+DecideResponse. Then, for each number of requests in flight and each target, h2load warms up,
+then sends a timed run (see h2load.py); the status of every answer is checked (see answers.py);
+then bursts from the Python asyncio client (see load.py). Prints the tables, writes the JSON
+result, and exits 1 if any answer was not OK.
 
-    echo aio            grpc.aio server, one generic unary method answering canned bytes;
-    echo sync pool      grpc.server(ThreadPoolExecutor), the same method;
-    rules aio           the aio echo doing one ``Decider.decide`` per call (no Redis);
-    rules sync+lock     the sync echo doing it under a lock: the alternative server model.
-
-The canned answer is the bytes of a real DecideResponse captured from Tierline, and the client
-sends real DecideRequests to every target, so messages and client work are the same everywhere.
-
-This process is the one load generator for all of them (grpc.aio channels): for each
-concurrency, each target gets a warm-up and then ``--duration`` seconds (capped at
-``--max-requests``) with that many requests in flight. It prints latency percentiles, throughput,
-errors, the server's CPU per request, Tierline/echo ratios, the decision metrics and degraded
-flags in Tierline's responses, and each server's RSS before and after the load. It always
-exits 0: it reports, it is not a test.
-
-    python bench/service.py                                   # about 2.5 minutes
-    python bench/service.py --duration 2 --concurrency 1,8    # quicker
+    python bench/service.py                          # the default run, about 4 minutes
+    python bench/service.py --process-model          # every echo model at 16 in flight, 3 times
+    python bench/service.py --soak                   # 10 minutes at 16 in flight, RSS every 30 s
+    python bench/service.py --in-flight 16 --tierline 1 --echo aio --duration 2   # quick
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
-import concurrent.futures
 import contextlib
-import itertools
-import os
-import platform
-import random
-import signal
+import dataclasses
+import datetime
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from importlib import metadata
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the test support that starts real processes
+import answers
+import grpc
+import h2load
+import load
+import mix
+import procfs
+import servers
+from environment import environment_table, machine_facts, redis_version, tool_version
+from percentiles import percentiles
+from report import (
+    Measurement,
+    ProcessMemory,
+    Report,
+    SoakPoint,
+    burst_table,
+    memory_table,
+    results_table,
+    soak_table,
+    summaries,
+    unavailable_table,
+    write_json,
+)
+from rich.console import Console
+from tierline_server.config import (
+    DEFAULT_BREAKER_COOLDOWN_SECONDS,
+    DEFAULT_KEY_PREFIX,
+    DEFAULT_REDIS_TIMEOUT_SECONDS,
+)
 
-import grpc  # noqa: E402
-from engine import make_samples, percentile, random_context  # noqa: E402
-from features import redis_version  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from support.redis_server import RedisServer, free_port  # noqa: E402
-from support.tierline_process import TierlineProcess  # noqa: E402
-from tierline.v1 import entitlement_pb2 as pb  # noqa: E402
-from tierline_server.config import DEFAULT_REDIS_TIMEOUT_SECONDS  # noqa: E402
-from tierline_server.policy.domain import CHANNELS, Context  # noqa: E402
-
-POLICY = REPO / "rules"
-ECHO_SERVICE = "bench.Echo"
-ECHO_METHOD = f"/{ECHO_SERVICE}/Decide"
-DECIDE_METHOD = "/tierline.v1.EntitlementService/Decide"
-BATCH_METHOD = "/tierline.v1.EntitlementService/DecideBatch"
-CHANNEL_ENUM: dict[str, Any] = {
-    name: pb.Channel.Value(f"CHANNEL_{name.upper()}") for name in CHANNELS
+RESULTS = Path(__file__).resolve().parent / "results"
+DECIDE_PATH = "/tierline.v1.EntitlementService/Decide"
+BATCH_PATH = "/tierline.v1.EntitlementService/DecideBatch"
+METHODS = {"Decide": DECIDE_PATH, "DecideBatch": BATCH_PATH}
+DEPLOYMENTS: dict[str, tuple[str, int, tuple[str, ...]]] = {
+    "1": ("1 process", 1, ()),
+    "2": ("2 processes, shared port", 2, ()),
+    "w1": ("--workers 1", 1, ("--workers", "1")),
+    "w2": ("--workers 2", 1, ("--workers", "2")),
 }
-"""Policy channel name -> the API's Channel value (phone -> CHANNEL_PHONE)."""
-HOT_CUSTOMERS = 100
-"""The hot set of the near-cache target: few enough to stay cached between TTL expiries."""
-BATCH_ITEMS = 100
-REQUEST_POOL = 2_000
-"""Distinct requests per target, cycled."""
-BATCH_POOL = 50
-START_TIMEOUT_SECONDS = 30.0
-CAPTURED_WIDTH = 150
-RULE_SAMPLES = 400
-RULE_SEED = 2026
-OK = grpc.StatusCode.OK.value[0]
-
-ECHO_AIO = "echo aio"
-ECHO_SYNC = "echo sync pool"
-RULES_AIO = "rules aio"
-RULES_SYNC = "rules sync+lock"
-DECIDE_HIT = "Decide near-cache"
-DECIDE_MISS = "Decide Redis"
-BATCH = f"DecideBatch({BATCH_ITEMS}) Redis"
-ALL_TARGETS = (ECHO_AIO, ECHO_SYNC, RULES_AIO, RULES_SYNC, DECIDE_HIT, DECIDE_MISS, BATCH)
-TIERLINE_TARGETS = (DECIDE_HIT, DECIDE_MISS, BATCH)
-TIERLINE_CACHED = "tierline (near-cache)"
-TIERLINE_UNCACHED = "tierline (near-cache off)"
-TARGET_KEYS = {
-    "echo-aio": ECHO_AIO,
-    "echo-sync": ECHO_SYNC,
-    "rules-aio": RULES_AIO,
-    "rules-sync": RULES_SYNC,
-    "hit": DECIDE_HIT,
-    "miss": DECIDE_MISS,
-    "batch": BATCH,
-}
-
-
-# --- the bare servers (run as `python bench/service.py --echo-server aio|sync ...`) -------------
-
-
-def rules_work(policy: Path) -> Callable[[], None]:
-    """One ``Decider.decide`` per call on cycled representative inputs (as bench/engine.py)."""
-    from tierline_server.policy.compiler import load_policy
-    from tierline_server.policy.decider import Decider
-
-    decider = Decider(load_policy(policy))  # imports durable-rules, tunes malloc
-    inputs = itertools.cycle(make_samples(decider, RULE_SAMPLES, RULE_SEED))
-
-    def work() -> None:
-        sample = next(inputs)
-        decider.decide(sample.features, sample.context)
-
-    return work
-
-
-def locked(work: Callable[[], None]) -> Callable[[], None]:
-    """``work`` run by one thread at a time (the engine must not be entered concurrently)."""
-    lock = threading.Lock()
-
-    def guarded() -> None:
-        with lock:
-            work()
-
-    return guarded
-
-
-def echo_handler(behaviour: Callable[..., Any]) -> grpc.GenericRpcHandler:
-    """``bench.Echo/Decide`` with raw bytes in and out (no serializers: nothing is parsed)."""
-    return grpc.method_handlers_generic_handler(
-        ECHO_SERVICE, {"Decide": grpc.unary_unary_rpc_method_handler(behaviour)}
-    )
-
-
-async def serve_echo_aio(address: str, answer: bytes, work: Callable[[], None] | None) -> None:
-    """A bare grpc.aio server answering ``answer`` to every call, until killed."""
-
-    async def decide(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        if work is not None:
-            work()
-        return answer
-
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((echo_handler(decide),))
-    server.add_insecure_port(address)
-    await server.start()
-    await server.wait_for_termination()
-
-
-def serve_echo_sync(
-    address: str, answer: bytes, work: Callable[[], None] | None, workers: int
-) -> None:
-    """A bare grpc.server on a thread pool answering ``answer`` to every call, until killed."""
-
-    def decide(request: bytes, context: grpc.ServicerContext) -> bytes:
-        if work is not None:
-            work()
-        return answer
-
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
-    server = grpc.server(pool)
-    server.add_generic_rpc_handlers((echo_handler(decide),))
-    server.add_insecure_port(address)
-    server.start()
-    server.wait_for_termination()
-
-
-def echo_server_main(args: argparse.Namespace) -> int:
-    """The server side of an echo target (a child process of the benchmark)."""
-    answer = Path(args.answer).read_bytes()
-    work = rules_work(args.policy) if args.rules else None
-    address = f"127.0.0.1:{args.port}"
-    if args.echo_server == "aio":
-        asyncio.run(serve_echo_aio(address, answer, work))
-    else:
-        serve_echo_sync(address, answer, locked(work) if work else None, args.sync_workers)
-    return 0
-
-
-# --- the processes under test ---------------------------------------------------------------
-
-
-@dataclass
-class ServerProcess:
-    """A server under load: its name, gRPC target, pid and how to stop it."""
-
-    name: str
-    target: str
-    pid: int
-    stop: Callable[[], None]
-    metrics_port: int | None = None
-    """Tierline's /metrics port (None for the echo servers)."""
-    log: list[str] = field(default_factory=list)
-    """Tierline's output (config lines and log records), read while it runs."""
-
-
-def load_customers(redis_url: str, directory: Path, count: int) -> float:
-    """Write ``count`` demo customers and load them with the CLI; the seconds it took."""
-    started = time.perf_counter()
-    csv_path = directory / "customers.csv"
-    cli = [sys.executable, "-m", "tierline_server.cli", "features"]
-    demo = [*cli, "demo", "--count", str(count), "--seed", "1", "--out", str(csv_path)]
-    subprocess.run(demo, check=True, capture_output=True, cwd=REPO, timeout=120)
-    load = [*cli, "load", str(csv_path), "--redis-url", redis_url, "--policy", str(POLICY)]
-    subprocess.run(load, check=True, capture_output=True, cwd=REPO, timeout=120)
-    return time.perf_counter() - started
-
-
-def drain(stream: Any, into: list[str]) -> None:
-    """Keep reading a child's output so that its pipe never fills and blocks it."""
-    for line in stream:
-        into.append(line.rstrip("\n"))
-
-
-def tierline_server(name: str, redis_url: str, extra_args: Sequence[str]) -> ServerProcess:
-    """`tierline serve` (via tests/support), SERVING, its output drained by a thread."""
-    process = TierlineProcess(redis_url, policy=POLICY, extra_args=list(extra_args)).start()
-    popen = process.process
-    assert popen is not None
-    assert popen.stdout is not None
-    server = ServerProcess(name, process.target, popen.pid, lambda: None, process.metrics_port)
-    reader = threading.Thread(target=drain, args=(popen.stdout, server.log), daemon=True)
-    reader.start()
-
-    def stop() -> None:
-        popen.send_signal(signal.SIGTERM)
-        popen.wait(timeout=START_TIMEOUT_SECONDS)
-        reader.join(timeout=5)
-
-    server.stop = stop
-    return server
-
-
-def accepts(target: str, popen: subprocess.Popen[bytes]) -> bool:
-    """Wait until ``target`` accepts gRPC connections; False if the process exits or time is up."""
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    with grpc.insecure_channel(target) as channel:
-        ready = grpc.channel_ready_future(channel)
-        while time.monotonic() < deadline and popen.poll() is None:
-            try:
-                ready.result(timeout=0.1)
-                return True
-            except grpc.FutureTimeoutError:
-                continue
-    return False
-
-
-def echo_server(name: str, mode: str, answer: Path, rules: bool, workers: int) -> ServerProcess:
-    """An echo server in a child process of this script, once it accepts connections."""
-    port = free_port()
-    command = [
-        sys.executable, __file__, "--echo-server", mode, "--port", str(port),
-        "--answer", str(answer), "--sync-workers", str(workers),
-        *(["--rules"] if rules else []),
-    ]  # fmt: skip
-    popen = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
-    target = f"127.0.0.1:{port}"
-    if not accepts(target, popen):
-        popen.kill()
-        popen.wait()
-        raise RuntimeError(f"{name} did not start on {target} (exit status {popen.returncode})")
-
-    def stop() -> None:
-        popen.terminate()
-        popen.wait(timeout=START_TIMEOUT_SECONDS)
-
-    return ServerProcess(name, target, popen.pid, stop)
-
-
-def rss_kib(pid: int) -> int:
-    """VmRSS of a process, from /proc/PID/status (kB as the kernel reports)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def machine_busy_seconds() -> float:
-    """CPU time all CPUs spent busy so far (not idle, not waiting for I/O), from /proc/stat."""
-    with open("/proc/stat", encoding="ascii") as stat:
-        ticks = [int(value) for value in stat.readline().split()[1:]]
-    idle, iowait = ticks[3], ticks[4]
-    return (sum(ticks[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
-
-
-def handler_time(metrics_port: int, method: str) -> tuple[float, float]:
-    """Seconds and calls so far in Tierline's handler of ``method`` (all outcomes), as its
-    ``tierline_decision_duration_seconds`` histogram on /metrics counts them."""
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    seconds = calls = 0.0
-    for family in text_string_to_metric_families(text):
-        if family.name != "tierline_decision_duration_seconds":
-            continue
-        for sample in family.samples:
-            if sample.labels.get("method") != method:
-                continue
-            if sample.name.endswith("_sum"):
-                seconds += sample.value
-            elif sample.name.endswith("_count"):
-                calls += sample.value
-    return seconds, calls
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far, from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-# --- requests ---------------------------------------------------------------------------------
-
-
-def decide_request(customer_id: str, context: Context) -> pb.DecideRequest:
-    """The API request for a customer in an interaction."""
-    message = pb.InteractionContext(
-        channel=CHANNEL_ENUM[context.channel],
-        intent=context.intent,
-        currency=context.currency,
-        item_count=context.item_count,
-        attributes=dict(context.attributes),
-    )
-    if context.order_value is not None:
-        message.order_value_minor = context.order_value
-    return pb.DecideRequest(customer_id=customer_id, context=message)
-
-
-def customer_ids(population: int) -> list[str]:
-    """The demo population's ids: c000001, c000002, ... (as ``features demo`` writes them)."""
-    width = max(6, len(str(population)))
-    return [f"c{number:0{width}d}" for number in range(1, population + 1)]
-
-
-def decide_requests(customers: Sequence[str], count: int, rng: random.Random) -> list[Any]:
-    """``count`` DecideRequests for customers drawn from ``customers``, varied contexts."""
-    return [decide_request(rng.choice(customers), random_context(rng)) for _ in range(count)]
-
-
-def batch_requests(customers: Sequence[str], count: int, rng: random.Random) -> list[Any]:
-    """``count`` DecideBatchRequests of BATCH_ITEMS items each."""
-    return [
-        pb.DecideBatchRequest(items=decide_requests(customers, BATCH_ITEMS, rng))
-        for _ in range(count)
-    ]
-
-
-def capture_answer(target: str, requests: Sequence[Any]) -> bytes:
-    """A real DecideResponse from Tierline, of median size: the echo servers' canned answer."""
-    with grpc.insecure_channel(target) as channel:
-        decide = channel.unary_unary(
-            DECIDE_METHOD,
-            request_serializer=pb.DecideRequest.SerializeToString,
-            response_deserializer=pb.DecideResponse.FromString,
-        )
-        answers = sorted((decide(r, timeout=5).SerializeToString() for r in requests), key=len)
-    median: bytes = answers[len(answers) // 2]
-    return median
-
-
-# --- the load generator -----------------------------------------------------------------------
+"""Key -> (name, processes started, extra flags). ``2`` is two independent `tierline serve`
+sharing the port (SO_REUSEPORT), no supervisor; ``w1``/``w2`` ask the server for workers."""
+NEAR_CACHE = {"on": (), "off": ("--near-cache", "false")}
+DISTRIBUTIONS = (
+    "grpcio", "protobuf", "redis", "hiredis", "durable-rules", "prometheus-client", "uvloop",
+)  # fmt: skip
+PROCESS_MODEL_ECHOES = [
+    f"{kind}{processes}{pin}"
+    for kind in ("aio", "uvloop", "sync1", "sync4", "sync10")
+    for processes in ("", ":2")
+    for pin in ("", ":pin")
+]
+"""Every echo model of the process-model question."""
+CAPTURED_WIDTH = 200
+SETTLE_SECONDS = 0.1
+SETTLE_TIMEOUT_SECONDS = 30.0
+BURST_PAUSE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
 class Target:
-    """What one benchmark row calls: where, which method, which requests."""
+    """What one row of the results drives: a server, a method, the bodies of the mix."""
 
     name: str
-    server: ServerProcess
-    method: str
-    requests: Sequence[Any]
-    batch: bool = False
+    server: servers.Server
+    path: str
+    bodies: Sequence[mix.Body]
+    files: Sequence[Path]
+    per_call: int
+    """Decisions per call (1, or the items of a batch)."""
+    is_tierline: bool
 
     @property
-    def is_tierline(self) -> bool:
-        """Whether the answers are Tierline's own (with decisions to inspect)."""
-        return self.name in TIERLINE_TARGETS
-
-
-@dataclass
-class Run:
-    """What one timed run of a target at one concurrency produced."""
-
-    latencies_ns: list[int] = field(default_factory=list)
-    answers: list[Any] = field(default_factory=list)
-    errors: collections.Counter[str] = field(default_factory=collections.Counter)
-    elapsed_s: float = 0.0
-    server_cpu_s: float = 0.0
-    client_cpu_s: float = 0.0
-    machine_cpu_s: float = 0.0
-    handler_s: float = 0.0
-    """Time inside Tierline's handler during the run (from its metrics); 0 for echo servers."""
-    handler_calls: float = 0.0
+    def url(self) -> str:
+        """What h2load is given: the server and the method's path."""
+        return f"http://{self.server.target}{self.path}"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How hard and how long each target is driven."""
+    """How each target is driven."""
 
-    duration_s: float
     warmup_s: float
-    max_requests: int
-    deadline_s: float
+    duration_s: float
+    processes: int
+    """h2load processes at once at most (each with its own body)."""
+    streams: int
+    """Requests in flight on each connection."""
+    directory: Path
+    redis_pid: int
 
 
-def stub(channel: grpc.aio.Channel, target: Target) -> Any:
-    """The unary callable of a target: protobuf in and out, the same client work everywhere."""
-    request_type, answer_type = (
-        (pb.DecideBatchRequest, pb.DecideBatchResponse)
-        if target.batch
-        else (pb.DecideRequest, pb.DecideResponse)
+def measure(target: Target, in_flight: int, repeat: int, settings: Settings) -> Measurement:
+    """Warm up, then one timed run, with CPU and the server's answer counts around it."""
+    slices = h2load.plan(target.files, in_flight, settings.processes, settings.streams)
+    warm = h2load.run(
+        target.url, slices, settings.directory, seconds=settings.warmup_s / len(slices)
     )
-    return channel.unary_unary(
-        target.method,
-        request_serializer=request_type.SerializeToString,
-        response_deserializer=answer_type.FromString,
+    settle(target.server)
+    pids = target.server.pids()
+    before_texts = [servers.scrape(url) for url in target.server.metrics_urls]
+    cpu_before = _cpu(pids)
+    redis_before = procfs.cpu_seconds(settings.redis_pid)
+    machine_before, started = procfs.machine_busy_seconds(), time.perf_counter()
+    run = h2load.run(
+        target.url, slices, settings.directory, rate=warm.rate, duration=settings.duration_s
     )
+    wall = time.perf_counter() - started
+    server_cpu = _cpu_since(cpu_before)
+    redis_cpu = procfs.cpu_seconds(settings.redis_pid) - redis_before
+    machine = procfs.machine_busy_seconds() - machine_before
+    after_texts = [servers.scrape(url) for url in target.server.metrics_urls]
 
-
-async def drive(
-    call: Any,
-    requests: Sequence[Any],
-    concurrency: int,
-    *,
-    seconds: float,
-    limit: int,
-    deadline: float,
-) -> Run:
-    """``concurrency`` callers in a loop for ``seconds`` (at most ``limit`` calls in all)."""
-    run = Run()
-    counter = itertools.count()
-    clock = time.perf_counter_ns
-    stop_at = clock() + int(seconds * 1e9)
-
-    async def caller() -> None:
-        while clock() < stop_at:
-            index = next(counter)
-            if index >= limit:
-                return
-            started = clock()
-            try:
-                answer = await call(requests[index % len(requests)], timeout=deadline)
-            except grpc.aio.AioRpcError as error:
-                run.errors[error.code().name] += 1
-                continue
-            run.latencies_ns.append(clock() - started)
-            run.answers.append(answer)
-
-    started = clock()
-    await asyncio.gather(*(caller() for _ in range(concurrency)))
-    run.elapsed_s = (clock() - started) / 1e9
-    return run
-
-
-async def measure(target: Target, concurrency: int, settings: Settings) -> Run:
-    """Warm up, then one timed run, with the server's and this process's CPU time around it,
-    and for Tierline the time its own metrics say it spent in the handler."""
-    metrics_port = target.server.metrics_port
-    method = "DecideBatch" if target.batch else "Decide"
-    async with grpc.aio.insecure_channel(target.server.target) as channel:
-        call = stub(channel, target)
-        requests = target.requests
-        await drive(
-            call, requests, concurrency,
-            seconds=settings.warmup_s, limit=settings.max_requests, deadline=settings.deadline_s,
-        )  # fmt: skip
-        handler_before = handler_time(metrics_port, method) if metrics_port else (0.0, 0.0)
-        server_cpu, client_cpu = cpu_seconds(target.server.pid), time.process_time()
-        machine_cpu = machine_busy_seconds()
-        run = await drive(
-            call, requests, concurrency,
-            seconds=settings.duration_s, limit=settings.max_requests, deadline=settings.deadline_s,
-        )  # fmt: skip
-        run.server_cpu_s = cpu_seconds(target.server.pid) - server_cpu
-        run.client_cpu_s = time.process_time() - client_cpu
-        run.machine_cpu_s = machine_busy_seconds() - machine_cpu
-        if metrics_port:  # read after the CPU figures: scraping costs the server CPU too
-            handler_after = handler_time(metrics_port, method)
-            run.handler_s = handler_after[0] - handler_before[0]
-            run.handler_calls = handler_after[1] - handler_before[1]
-    return run
-
-
-# --- figures ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Latency:
-    """Client-side latency and throughput of one run."""
-
-    calls: int
-    errors: int
-    p50_us: float
-    p95_us: float
-    p99_us: float
-    mean_us: float
-    per_second: float
-    decisions_per_second: float
-    server_cpu_us: float
-    """Server CPU time (all threads) per successful call."""
-    client_cpu_share: float
-    """This process's CPU time over wall time: near or above 1.0, the client may be the limit."""
-    other_cpu_share: float
-    """Busy CPU of the rest of the machine (Redis, anything else running) over wall time."""
-
-
-@dataclass(frozen=True)
-class Decisions:
-    """What Tierline's answers of one run say about its decisions."""
-
-    count: int
-    failed_items: int
-    degraded: int
-    sources: collections.Counter[str]
-    total_p50_us: float
-    total_p99_us: float
-    lookup_p50_us: float
-    eval_p50_us: float
-    total_mean_us: float
-    handler_mean_us: float
-    """Mean time per call inside Tierline's handler, from its decision duration metric."""
-
-
-def latency(run: Run, decisions_per_call: int) -> Latency:
-    """Percentiles (µs), throughput and CPU figures of a run."""
-    ordered = sorted(run.latencies_ns) or [0]
-    calls = len(run.latencies_ns)
-    elapsed = max(run.elapsed_s, 1e-9)
-    return Latency(
-        calls=calls,
-        errors=sum(run.errors.values()),
-        p50_us=percentile(ordered, 0.50) / 1000,
-        p95_us=percentile(ordered, 0.95) / 1000,
-        p99_us=percentile(ordered, 0.99) / 1000,
-        mean_us=statistics.fmean(ordered) / 1000,
-        per_second=calls / elapsed,
-        decisions_per_second=calls * decisions_per_call / elapsed,
-        server_cpu_us=run.server_cpu_s * 1e6 / max(calls, 1),
-        client_cpu_share=run.client_cpu_s / elapsed,
-        other_cpu_share=max(0.0, run.machine_cpu_s - run.server_cpu_s - run.client_cpu_s) / elapsed,
+    problems = [*warm.problems, *run.problems, *_h2load_problems(run)]
+    degraded, checked_by = 0, "sample"
+    if target.is_tierline:
+        method = target.path.rsplit("/", 1)[1]
+        counted = answers.account(method, before_texts, after_texts, run.done)
+        problems += counted.problems
+        degraded, checked_by = counted.degraded, "server count + sample"
+    decisions = run.done * target.per_call
+    rate = run.rate
+    return Measurement(
+        target=target.name,
+        server=target.server.name,
+        in_flight=in_flight,
+        repeat=repeat,
+        decisions_per_s=rate * target.per_call,
+        calls_per_s=rate,
+        latency_ms=percentiles(us / 1000 for us in run.latencies_us),
+        server_cpu_us=server_cpu * 1e6 / max(decisions, 1),
+        redis_cpu_us=redis_cpu * 1e6 / max(decisions, 1) if target.is_tierline else None,
+        generator_cpu=run.generator_cpu_s / wall,
+        other_cpu=max(0.0, machine - server_cpu - redis_cpu - run.generator_cpu_s) / wall,
+        responses=run.done,
+        problems=tuple(problems),
+        degraded=degraded,
+        checked_by=checked_by,
     )
 
 
-def decisions_of(answers: Iterable[Any], batch: bool) -> tuple[list[Any], int]:
-    """The Decision messages in Tierline's answers, and the count of batch items not OK."""
-    if not batch:
-        return [answer.decision for answer in answers], 0
-    found, failed = [], 0
-    for answer in answers:
-        for result in answer.results:
-            if result.status.code == OK:
-                found.append(result.decision)
-            else:
-                failed += 1
-    return found, failed
+def _cpu(pids: Sequence[int]) -> dict[int, float]:
+    """CPU seconds so far of each of ``pids`` still alive."""
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            found[pid] = procfs.cpu_seconds(pid)
+    return found
 
 
-def decision_figures(run: Run, batch: bool) -> Decisions:
-    """Degraded count, feature sources and the p50 of the server-reported micros."""
-    decisions, failed = decisions_of(run.answers, batch)
-    source_name = pb.FeatureSource.Name
-
-    def p50(values: list[int]) -> float:
-        return float(statistics.median(values)) if values else 0.0
-
-    totals = sorted(d.metrics.total_micros for d in decisions) or [0]
-    return Decisions(
-        count=len(decisions),
-        failed_items=failed,
-        degraded=sum(d.degraded for d in decisions),
-        sources=collections.Counter(
-            source_name(d.metrics.feature_source).removeprefix("FEATURE_SOURCE_").lower()
-            for d in decisions
-        ),
-        total_p50_us=p50(totals),
-        total_p99_us=float(percentile(totals, 0.99)),
-        lookup_p50_us=p50([d.metrics.lookup_micros for d in decisions]),
-        eval_p50_us=p50([d.metrics.eval_micros for d in decisions]),
-        total_mean_us=statistics.fmean(totals),
-        handler_mean_us=run.handler_s * 1e6 / max(run.handler_calls, 1),
-    )
+def _cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds the processes of ``before`` used since (those that exited: up to then)."""
+    now = _cpu(list(before))
+    return sum(now.get(pid, spent) - spent for pid, spent in before.items())
 
 
-@dataclass(frozen=True)
-class Row:
-    """One target at one concurrency: everything the tables print."""
-
-    target: str
-    concurrency: int
-    latency: Latency
-    decisions: Decisions | None
-    errors: collections.Counter[str]
-
-
-def row_of(target: Target, concurrency: int, run: Run) -> Row:
-    """The figures of a run; the answers are inspected (after timing) only for Tierline."""
-    decisions = decision_figures(run, target.batch) if target.is_tierline else None
-    per_call = BATCH_ITEMS if target.batch else 1
-    return Row(target.name, concurrency, latency(run, per_call), decisions, run.errors)
-
-
-# --- tables -----------------------------------------------------------------------------------
-
-
-def table(title: str, columns: Sequence[str], caption: str | None = None) -> Table:
-    """A rich table whose first column is left-aligned and the others right-aligned."""
-    result = Table(title=title, caption=caption)
-    for index, column in enumerate(columns):
-        result.add_column(column, justify="left" if index == 0 else "right")
-    return result
-
-
-def environment_table(args: argparse.Namespace, facts: dict[str, str]) -> Table:
-    """What ran, where, with which settings."""
-    result = Table(title="Environment", show_header=False)
-    result.add_column("item")
-    result.add_column("value")
-    result.add_row("Python", f"{platform.python_implementation()} {sys.version.split()[0]}")
-    result.add_row("grpcio", metadata.version("grpcio"))
-    result.add_row("machine", f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
-    for name, value in facts.items():
-        result.add_row(name, value)
-    result.add_row(
-        "load",
-        f"concurrency {', '.join(map(str, args.concurrency))}; per target and concurrency "
-        f"{args.warmup:g} s warm-up, then {args.duration:g} s (at most {args.max_requests:,} "
-        f"calls), deadline {args.deadline:g} s; one grpc.aio channel per run",
-    )
-    return result
-
-
-def results_table(rows: Sequence[Row]) -> Table:
-    """Client-side latency, throughput and CPU of every run."""
-    result = table(
-        "Latency per call (µs, client side) and throughput",
-        ("target", "conc", "calls", "errors", "p50", "p95", "p99", "calls/s", "decisions/s",
-         "server CPU µs/call", "client CPU", "other CPU"),
-        caption="client CPU = the load generator's CPU time / wall time (1.0 = one core busy); "
-        "other CPU = the rest of the machine (Redis, and anything else running) likewise",
-    )  # fmt: skip
-    for row in rows:
-        figures = row.latency
-        result.add_row(
-            row.target,
-            str(row.concurrency),
-            f"{figures.calls:,}",
-            _errors(row),
-            f"{figures.p50_us:,.0f}",
-            f"{figures.p95_us:,.0f}",
-            f"{figures.p99_us:,.0f}",
-            f"{figures.per_second:,.0f}",
-            f"{figures.decisions_per_second:,.0f}",
-            f"{figures.server_cpu_us:,.0f}",
-            f"{figures.client_cpu_share:.2f}",
-            f"{figures.other_cpu_share:.2f}",
-        )
-    return result
-
-
-def _errors(row: Row) -> str:
-    if not row.errors:
-        return "0"
-    return "[red]" + ", ".join(f"{code} {n}" for code, n in row.errors.most_common()) + "[/red]"
-
-
-def ratio_table(rows: Sequence[Row]) -> Table:
-    """Every target against echo aio at the same concurrency: p50 and calls/s."""
-    echo = {row.concurrency: row.latency for row in rows if row.target == ECHO_AIO}
-    result = table(
-        "Ratio to echo aio at the same concurrency",
-        ("target", "conc", "p50 / echo p50", "calls/s / echo calls/s", "decisions/s / echo"),
-    )
-    for row in rows:
-        base = echo.get(row.concurrency)
-        if row.target == ECHO_AIO or base is None or not base.calls:
-            continue
-        mine = row.latency
-        result.add_row(
-            row.target,
-            str(row.concurrency),
-            f"{mine.p50_us / base.p50_us:.2f}x",
-            f"{mine.per_second / base.per_second:.2f}",
-            f"{mine.decisions_per_second / base.per_second:.2f}",
-        )
-    return result
-
-
-def decisions_table(rows: Sequence[Row]) -> Table:
-    """The decision metrics Tierline put in its answers, and how many were degraded."""
-    result = table(
-        "Decisions as Tierline reports them (decision.metrics, µs)",
-        ("target", "conc", "decisions", "degraded", "items not OK", "feature sources",
-         "total p50", "total p99", "lookup p50", "eval p50", "handler mean / call"),
-        caption="total, lookup, eval: per decision, from the answers; handler: per call, from "
-        "tierline_decision_duration_seconds (sum / count) on /metrics",
-    )  # fmt: skip
-    for row in rows:
-        found = row.decisions
-        if found is None:
-            continue
-        sources = ", ".join(f"{name} {n:,}" for name, n in found.sources.most_common())
-        degraded = f"[red]{found.degraded:,}[/red]" if found.degraded else "0"
-        result.add_row(
-            row.target,
-            str(row.concurrency),
-            f"{found.count:,}",
-            degraded,
-            str(found.failed_items),
-            sources,
-            f"{found.total_p50_us:,.0f}",
-            f"{found.total_p99_us:,.0f}",
-            f"{found.lookup_p50_us:,.0f}",
-            f"{found.eval_p50_us:,.0f}",
-            f"{found.handler_mean_us:,.0f}",
-        )
-    return result
-
-
-def breakdown_table(rows: Sequence[Row]) -> Table:
-    """At the lowest concurrency: where a Tierline Decide spends its time beyond a bare echo."""
-    lowest = min(row.concurrency for row in rows)
-    at = {row.target: row for row in rows if row.concurrency == lowest}
-    result = table(
-        f"Where the time goes, concurrency {lowest} (means, µs per call)",
-        ("target", "client", "echo aio", "extra", "handler", "decision", "lookup p50",
-         "eval p50", "handler - decision", "extra - handler", "server CPU", "echo CPU"),
-        caption="extra = client - echo aio; handler = inside the servicer (metric); decision = "
-        "lookup + eval (answers); handler - decision = validation, mapping, ids, metrics; extra - "
-        "handler = per-call work outside the handler (interceptor, protobuf, asyncio, gRPC) "
-        "beyond a bare echo; CPU = server CPU time per call",
-    )  # fmt: skip
-    echo = at.get(ECHO_AIO)
-    for name in (DECIDE_HIT, DECIDE_MISS):
-        row = at.get(name)
-        if row is None or row.decisions is None or echo is None:
-            continue
-        found, client, base = row.decisions, row.latency.mean_us, echo.latency.mean_us
-        extra = client - base
-        result.add_row(
-            name,
-            f"{client:,.0f}",
-            f"{base:,.0f}",
-            f"{extra:,.0f}",
-            f"{found.handler_mean_us:,.0f}",
-            f"{found.total_mean_us:,.0f}",
-            f"{found.lookup_p50_us:,.0f}",
-            f"{found.eval_p50_us:,.0f}",
-            f"{found.handler_mean_us - found.total_mean_us:,.0f}",
-            f"{extra - found.handler_mean_us:,.0f}",
-            f"{row.latency.server_cpu_us:,.0f}",
-            f"{echo.latency.server_cpu_us:,.0f}",
-        )
-    return result
-
-
-def memory_table(servers: Sequence[ServerProcess], before: dict[str, int]) -> Table:
-    """Each server's VmRSS before the first call and after the last."""
-    result = table("Server memory (VmRSS, MB)", ("server", "pid", "before load", "after", "Δ"))
-    for server in servers:
-        after = rss_kib(server.pid)
-        start = before[server.name]
-        result.add_row(
-            server.name,
-            str(server.pid),
-            f"{start * 1024 / 1e6:.1f}",
-            f"{after * 1024 / 1e6:.1f}",
-            f"{(after - start) * 1024 / 1e6:+.1f}",
-        )
-    return result
-
-
-def warnings_of(servers: Sequence[ServerProcess]) -> list[str]:
-    """Tierline's WARNING and ERROR log lines during the run, prefixed with the server."""
-    return [
-        f"{server.name}: {line}"
-        for server in servers
-        for line in server.log
-        if " WARNING " in line or " ERROR " in line
+def _h2load_problems(run: h2load.Result) -> list[str]:
+    """Requests h2load did not see answered with HTTP 200, or did not complete."""
+    counts = run.counts
+    found = [
+        f"{counts[name]:,} {name}" for name in ("failed", "errored", "timeout") if counts[name]
     ]
-
-
-# --- the run ----------------------------------------------------------------------------------
-
-
-def concurrency_list(text: str) -> list[int]:
-    """``1,8,32`` -> [1, 8, 32] (each at least 1)."""
-    try:
-        levels = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
-    if min(levels) < 1:
-        raise argparse.ArgumentTypeError("concurrency must be at least 1")
-    return levels
-
-
-def target_list(text: str) -> list[str]:
-    """``echo-aio,hit`` -> the targets' names, in table order."""
-    unknown = set(text.split(",")) - set(TARGET_KEYS)
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown targets {sorted(unknown)}: use {list(TARGET_KEYS)}"
+    if counts["done"] != counts["started"] or counts["succeeded"] != counts["done"]:
+        found.append(
+            f"h2load started {counts['started']:,}, done {counts['done']:,}, "
+            f"succeeded {counts['succeeded']:,}"
         )
-    return [TARGET_KEYS[key] for key in text.split(",")]
+    if not counts["done"]:
+        found.append("no response at all")
+    return found
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line (the --echo-server group is for this script's own child processes)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=20_000, help="demo customers in Redis")
-    parser.add_argument(
-        "--concurrency",
-        type=concurrency_list,
-        default=[1, 8, 32],
-        help="requests in flight, comma-separated (default 1,8,32)",
-    )
-    parser.add_argument("--duration", type=float, default=5.0, help="timed seconds per run")
-    parser.add_argument("--warmup", type=float, default=0.5, help="untimed seconds per run")
-    parser.add_argument("--max-requests", type=int, default=200_000, help="calls per run, at most")
-    parser.add_argument("--deadline", type=float, default=10.0, help="deadline of each call (s)")
-    parser.add_argument(
-        "--targets",
-        type=target_list,
-        default=list(ALL_TARGETS),
-        help=f"comma-separated subset of {', '.join(TARGET_KEYS)} (default: all)",
-    )
-    parser.add_argument(
-        "--redis-timeout",
-        type=float,
-        default=None,
-        help="pass --redis-timeout to tierline serve (default: not passed, the server's "
-        f"default {DEFAULT_REDIS_TIMEOUT_SECONDS:g} s)",
-    )
-    parser.add_argument(
-        "--sync-workers", type=int, default=8, help="thread pool of the sync echo servers"
-    )
-    parser.add_argument("--seed", type=int, default=7, help="seed of the request generator")
-    parser.add_argument("--echo-server", choices=("aio", "sync"), help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--answer", help=argparse.SUPPRESS)
-    parser.add_argument("--rules", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--policy", type=Path, default=POLICY, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+# --- starting what is measured -----------------------------------------------------------------
 
 
-def start_tierlines(redis_url: str, timeout: float | None) -> Iterator[ServerProcess]:
-    """Both `tierline serve` processes (near-cache on, off), started side by side.
-
-    Yields every one that started before raising the first failure, so that all get stopped.
-    """
-    common = [] if timeout is None else ["--redis-timeout", str(timeout)]
-    variants = {TIERLINE_CACHED: common, TIERLINE_UNCACHED: [*common, "--near-cache", "false"]}
-    with concurrent.futures.ThreadPoolExecutor(len(variants)) as pool:
-        futures = [
-            pool.submit(tierline_server, name, redis_url, extra) for name, extra in variants.items()
-        ]
-    failure: BaseException | None = None
-    for future in futures:
-        failure = failure or future.exception()
-        if future.exception() is None:
-            yield future.result()
-    if failure is not None:
-        raise failure
+def start_tierlines(
+    args: argparse.Namespace, redis_url: str, report: Report
+) -> Iterator[servers.Server]:
+    """Every Tierline deployment x near-cache asked for; a refused one is noted unavailable."""
+    timeout = () if args.redis_timeout is None else ("--redis-timeout", str(args.redis_timeout))
+    for key in args.tierline:
+        name, processes, flags = DEPLOYMENTS[key]
+        for cache in args.near_cache:
+            label = f"tierline {name}, near-cache {cache}"
+            try:
+                yield servers.start_tierline(
+                    label, redis_url, processes=processes,
+                    extra_args=[*flags, *NEAR_CACHE[cache], *timeout],
+                )  # fmt: skip
+            except servers.Refused as refused:
+                report.unavailable[label] = f"the server refused: {refused}"
 
 
-def start_echoes(wanted: Sequence[str], answer: Path, workers: int) -> Iterator[ServerProcess]:
-    """The bare servers among ``wanted`` targets, each in its own process, one after another."""
-    specs = {
-        ECHO_AIO: ("aio", False),
-        ECHO_SYNC: ("sync", False),
-        RULES_AIO: ("aio", True),
-        RULES_SYNC: ("sync", True),
-    }
-    for name, (mode, rules) in specs.items():
-        if name in wanted:
-            yield echo_server(name, mode, answer, rules, workers)
+def canned_answer(tierline: servers.Server, bodies: Sequence[mix.Body], path: Path) -> Path:
+    """A real DecideResponse of median size, for the echo servers to answer with."""
+    with grpc.insecure_channel(tierline.target) as channel:
+        call = channel.unary_unary(DECIDE_PATH)
+        found = sorted((call(body.message, timeout=5) for body in bodies), key=len)
+    path.write_bytes(found[len(found) // 2])
+    return path
 
 
-def build_targets(
-    wanted: Sequence[str],
-    servers: dict[str, ServerProcess],
-    customers: Sequence[str],
-    rng: random.Random,
-) -> list[Target]:
-    """The targets to drive, in table order, each with its request pool."""
-    hot = rng.sample(list(customers), HOT_CUSTOMERS)
-    hot_requests = decide_requests(hot, REQUEST_POOL, rng)
-    spread = decide_requests(customers, REQUEST_POOL, rng)
-    cached, uncached = servers[TIERLINE_CACHED], servers[TIERLINE_UNCACHED]
-    every = {
-        DECIDE_HIT: Target(DECIDE_HIT, cached, DECIDE_METHOD, hot_requests),
-        DECIDE_MISS: Target(DECIDE_MISS, uncached, DECIDE_METHOD, spread),
-        BATCH: Target(
-            BATCH, uncached, BATCH_METHOD, batch_requests(customers, BATCH_POOL, rng), batch=True
-        ),
-    }
-    for name in (ECHO_AIO, ECHO_SYNC, RULES_AIO, RULES_SYNC):
-        if name in servers:
-            every[name] = Target(name, servers[name], ECHO_METHOD, hot_requests)
-    return [every[name] for name in ALL_TARGETS if name in wanted]
-
-
-def run_all(
-    targets: Sequence[Target], concurrencies: Sequence[int], settings: Settings, console: Console
-) -> list[Row]:
-    """Every target at every concurrency (targets side by side within a concurrency)."""
-    rows = []
-    for concurrency in concurrencies:
-        for target in targets:
-            with console.status(f"{target.name}, concurrency {concurrency} ..."):
-                run = asyncio.run(measure(target, concurrency, settings))
-            rows.append(row_of(target, concurrency, run))
-    return rows
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What was started, for the environment table."""
-
-    redis: str
-    load_seconds: float
-    request_bytes: float
-    answer_bytes: int
-
-
-def start_servers(
+def tierline_targets(
     args: argparse.Namespace,
-    redis: RedisServer,
-    directory: Path,
-    servers: dict[str, ServerProcess],
-    console: Console,
-) -> Setup:
-    """Load the customers, start Tierline, capture its canned answer, start the echo servers.
-
-    Each server is put in ``servers`` as soon as it runs, so the caller stops whatever started.
-    """
-    with console.status(f"loading {args.customers:,} demo customers ..."):
-        load_seconds = load_customers(redis.url, directory, args.customers)
-    with console.status("starting tierline serve (near-cache on and off) ..."):
-        for server in start_tierlines(redis.url, args.redis_timeout):
-            servers[server.name] = server
-    sizing = decide_requests(customer_ids(args.customers), 101, random.Random(args.seed))
-    answer = directory / "answer.bin"
-    answer.write_bytes(capture_answer(servers[TIERLINE_UNCACHED].target, sizing))
-    with console.status("starting the echo servers ..."):
-        for server in start_echoes(args.targets, answer, args.sync_workers):
-            servers[server.name] = server
-    return Setup(
-        redis=f"redis-server {redis_version()} on {redis.url}",
-        load_seconds=load_seconds,
-        request_bytes=statistics.fmean(request.ByteSize() for request in sizing),
-        answer_bytes=answer.stat().st_size,
-    )
+    tierlines: Sequence[servers.Server],
+    decide: Sequence[mix.Body],
+    batch: Sequence[mix.Body],
+    write: Callable[[str, Sequence[mix.Body]], list[Path]],
+) -> list[Target]:
+    """Decide and DecideBatch on every Tierline server."""
+    decide_files, batch_files = write("decide", decide), write("batch", batch)
+    targets = []
+    for server in tierlines:
+        deployment = server.name.removeprefix("tierline ")
+        if "Decide" in args.methods:
+            targets.append(
+                Target(f"Decide · {deployment}", server, DECIDE_PATH, decide, decide_files, 1, True)
+            )
+        if "DecideBatch" in args.methods:
+            name = f"DecideBatch({args.batch_items}) · {deployment}"
+            items = args.batch_items
+            targets.append(Target(name, server, BATCH_PATH, batch, batch_files, items, True))
+    return targets
 
 
-def environment_facts(args: argparse.Namespace, setup: Setup) -> dict[str, str]:
-    """The run's own settings, as rows of the environment table."""
-    timeout = (
-        f"--redis-timeout {args.redis_timeout:g} passed"
-        if args.redis_timeout is not None
-        else f"--redis-timeout not passed (server default {DEFAULT_REDIS_TIMEOUT_SECONDS:g} s)"
-    )
-    return {
-        "Redis": f"{setup.redis}, {args.customers:,} demo customers loaded in "
-        f"{setup.load_seconds:.1f} s",
-        "tierline serve": f"default settings but --listen, --metrics-port, --redis-url; {timeout}",
-        "messages": f"DecideRequest ~{setup.request_bytes:.0f} B, canned DecideResponse "
-        f"{setup.answer_bytes} B (median of 101 real answers); DecideBatch {BATCH_ITEMS} items",
-        "hot set": f"{HOT_CUSTOMERS} customers for the near-cache target (TTL: server default)",
-        "sync servers": f"ThreadPoolExecutor(max_workers={args.sync_workers}); rules under a "
-        "threading.Lock",
-    }
+# --- the run ------------------------------------------------------------------------------------
 
 
-def print_report(
-    console: Console, rows: Sequence[Row], servers: Sequence[ServerProcess], rss: dict[str, int]
-) -> None:
-    """Every table after the runs, then Tierline's warnings."""
-    console.print(results_table(rows))
-    console.print(ratio_table(rows))
-    console.print(decisions_table(rows))
-    console.print(breakdown_table(rows))
-    console.print(memory_table(servers, rss))
-    warnings = warnings_of(servers)
-    console.print(f"Tierline WARNING/ERROR log lines during the run: {len(warnings)}")
-    for line in warnings[:10]:
-        console.print(f"  {line}", highlight=False, markup=False)
-
-
-def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> None:
-    """Start everything, drive every target, print the tables, stop everything."""
-    servers: dict[str, ServerProcess] = {}
-    redis = RedisServer(directory / "redis").start()
+def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> Report:
+    """Start everything, drive every target, stop everything; the report."""
+    report = Report(environment={})
+    started: list[servers.Server] = []
+    redis = servers.start_redis(directory / "redis")
     try:
-        setup = start_servers(args, redis, directory, servers, console)
-        console.print(environment_table(args, environment_facts(args, setup)))
-        customers = customer_ids(args.customers)
-        rng = random.Random(args.seed + 1)
-        targets = build_targets(args.targets, servers, customers, rng)
-        rss = {server.name: rss_kib(server.pid) for server in servers.values()}
-        settings = Settings(args.duration, args.warmup, args.max_requests, args.deadline)
-        rows = run_all(targets, args.concurrency, settings, console)
-        print_report(console, rows, list(servers.values()), rss)
+        with console.status(f"loading {args.customers:,} demo customers ..."):
+            load_seconds = servers.load_customers(redis.url, directory, args.customers)
+            by_tier = mix.customers_by_tier(redis.url, args.customers, DEFAULT_KEY_PREFIX)
+        decide = mix.decide_bodies(by_tier, args.bodies, args.seed)
+        batch = mix.batch_bodies(by_tier, args.batch_bodies, args.batch_items, args.seed)
+        with console.status("starting tierline serve ..."):
+            tierlines = list(start_tierlines(args, redis.url, report))
+            started += tierlines
+        if not tierlines:
+            raise RuntimeError("no Tierline deployment started: " + str(report.unavailable))
+        answer = canned_answer(tierlines[0], decide, directory / "answer.bin")
+        with console.status("starting the echo servers ..."):
+            echoes = []
+            for model in args.echo:
+                echoes.append(servers.start_echo(model, answer))
+                started.append(echoes[-1])
+
+        def write(kind: str, bodies: Sequence[mix.Body]) -> list[Path]:
+            return [b.write(directory / f"{kind}-{n}.bin") for n, b in enumerate(bodies)]
+
+        echo_targets = [
+            Target(e.name, e, "/bench.Echo/Decide", decide, write("decide", decide), 1, False)
+            for e in echoes
+        ]
+        targets = [*echo_targets, *tierline_targets(args, tierlines, decide, batch, write)]
+        report.environment = environment(args, redis.url, load_seconds, decide, answer)
+        console.print(environment_table(report.environment))
+        if report.unavailable:
+            console.print(unavailable_table(report.unavailable))
+
+        report.memory = [
+            ProcessMemory(server.name, pid, procfs.rss_kib(pid))
+            for server in started
+            for pid in server.pids()
+        ]
+        check_samples(targets, answer.read_bytes(), report, "before")
+        assert redis.pid is not None
+        settings = Settings(
+            args.warmup, args.duration, args.h2load_processes, args.streams, directory, redis.pid
+        )
+        if args.soak:
+            soak(targets[len(echo_targets)], settings, args, report, console)
+        else:
+            drive(targets, settings, args, report, console)
+        # Before the bursts (they can open the Redis circuit), once a circuit the load opened has
+        # closed again: a degraded answer's tier is 'unknown', so it cannot be checked.
+        time.sleep(2 * DEFAULT_BREAKER_COOLDOWN_SECONDS)
+        check_samples(targets, answer.read_bytes(), report, "after")
+        if args.bursts:
+            burst(tierlines, by_tier, args, report, console)
+        for process in report.memory:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                process.end_kib = procfs.rss_kib(process.pid)
+        report.samples = {k: v for k, v in report.samples.items() if v}
+        return report
     finally:
-        for server in servers.values():
-            with contextlib.suppress(Exception):
-                server.stop()
+        for server in started:
+            server.stop()
         redis.stop()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark (or, with --echo-server, be one of its echo servers); 0 in any case."""
-    args = parse_args(argv)
-    if args.echo_server:
-        return echo_server_main(args)
-    console = Console()
-    if not console.is_terminal:
-        console.width = CAPTURED_WIDTH  # a log file gets the whole tables, not 80 columns
-    started = time.perf_counter()
+def drive(
+    targets: Sequence[Target],
+    settings: Settings,
+    args: argparse.Namespace,
+    report: Report,
+    console: Console,
+) -> None:
+    """Every target at every number in flight, ``--repeat`` times, interleaved so that the
+    machine's drift (other people's work) falls on every target alike."""
+    for repeat in range(1, args.repeat + 1):
+        for in_flight in args.in_flight:
+            for target in targets:
+                with console.status(f"[{repeat}/{args.repeat}] {target.name}, {in_flight} ..."):
+                    report.measurements.append(measure(target, in_flight, repeat, settings))
+
+
+def burst(
+    tierlines: Sequence[servers.Server],
+    by_tier: dict[str, list[str]],
+    args: argparse.Namespace,
+    report: Report,
+    console: Console,
+) -> None:
+    """Bursts of concurrent Decides against every Tierline server."""
+    requests = [request for request, _ in mix.interactions(by_tier, args.burst_size, args.seed)]
+    for server in tierlines:
+        with console.status(f"bursts of {args.burst_size} on {server.name} ..."):
+            report.bursts[server.name] = asyncio.run(
+                load.bursts(
+                    server.target, requests, size=args.burst_size, count=args.bursts,
+                    pause=BURST_PAUSE_SECONDS, deadline=args.burst_deadline,
+                )
+            )  # fmt: skip
+
+
+def soak(
+    target: Target,
+    settings: Settings,
+    args: argparse.Namespace,
+    report: Report,
+    console: Console,
+) -> None:
+    """``--soak-minutes`` of timed runs of ``--soak-interval`` s at 16 in flight, RSS after each."""
+    chunk = dataclasses.replace(settings, warmup_s=1.0, duration_s=args.soak_interval)
+    report.soak.append(SoakPoint(0.0, _rss(target.server), 0.0, ()))
+    started = time.monotonic()
+    while time.monotonic() - started < args.soak_minutes * 60:
+        elapsed = time.monotonic() - started
+        with console.status(f"soak {target.name}: {elapsed:.0f} s ..."):
+            run = measure(target, args.soak_in_flight, len(report.soak), chunk)
+        report.measurements.append(run)
+        point = SoakPoint(
+            time.monotonic() - started, _rss(target.server), run.decisions_per_s, run.problems
+        )
+        report.soak.append(point)
+
+
+def _rss(server: servers.Server) -> dict[int, int]:
+    return {pid: procfs.rss_kib(pid) for pid in server.pids()}
+
+
+def check_samples(targets: Sequence[Target], echo: bytes, report: Report, when: str) -> None:
+    """The decoded sample of every target's bodies (before and after the load)."""
+    for target in targets:
+        found = answers.sample(
+            target.server.target,
+            target.path,
+            target.bodies,
+            echo_answer=None if target.is_tierline else echo,
+        )
+        name = target.server.name
+        report.samples.setdefault(name, []).extend(f"{when}: {p}" for p in found.problems)
+        report.sampled[name] = report.sampled.get(name, 0) + found.decisions
+        report.sample_degraded[name] = report.sample_degraded.get(name, 0) + found.degraded
+
+
+def settle(server: servers.Server) -> None:
+    """Wait until the server has finished what the warm-up left in flight (h2load -D cuts its
+    requests off at the end; the server still answers or cancels them), so that none of them
+    is counted in the timed run."""
+    if not server.metrics_urls:
+        time.sleep(SETTLE_SECONDS)  # a bare echo answers in microseconds
+        return
+    previous = None
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        now = answers.counted(servers.scrape(url) for url in server.metrics_urls)
+        if now == previous:
+            return
+        previous = now
+        time.sleep(SETTLE_SECONDS)
+
+
+def environment(
+    args: argparse.Namespace,
+    redis_url: str,
+    load_seconds: float,
+    decide: Sequence[mix.Body],
+    answer: Path,
+) -> dict[str, str]:
+    """The machine, the versions and the run's own settings."""
+    timeout = (
+        f"--redis-timeout {args.redis_timeout:g}"
+        if args.redis_timeout is not None
+        else f"server default Redis budget {DEFAULT_REDIS_TIMEOUT_SECONDS * 1000:g} ms"
+    )
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        **machine_facts(DISTRIBUTIONS),
+        "h2load": tool_version(["h2load", "--version"]),
+        "Redis": f"redis-server {redis_version()} on {redis_url}, {args.customers:,} demo "
+        f"customers loaded in {load_seconds:.1f} s",
+        "tierline serve": f"default settings but ports and Redis URL; {timeout}",
+        "mix": f"{len(decide)} Decide bodies (every tier, unknown ids, 7 channels, 8 intents, "
+        f"4 order sizes), {args.batch_bodies} DecideBatch bodies of {args.batch_items} mixed "
+        f"items; DecideRequest ~{statistics.fmean(len(b.message) for b in decide):.0f} B; "
+        f"echo answer {answer.stat().st_size} B (a real DecideResponse of median size)",
+        "load": f"h2load, at most {args.h2load_processes} processes at once, one body each, "
+        f"in-flight split over their connections ({args.streams} stream(s) each); "
+        f"{args.warmup:g} s warm-up, "
+        f"then {args.duration:g} s timed (a fixed count of requests, all completed); "
+        f"{args.repeat} repeat(s), interleaved",
+        "noise": "a shared 2-core machine: other people's tests run at the same time; "
+        "see the 'other CPU' column",
+    }
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def int_list(text: str) -> list[int]:
+    """``1,16,64`` -> [1, 16, 64] (each at least 1)."""
     try:
-        with tempfile.TemporaryDirectory(prefix="tierline-bench-") as directory:
-            benchmark(args, console, Path(directory))
-    except Exception:  # a benchmark reports what went wrong and still exits 0
-        console.print_exception()
-    except KeyboardInterrupt:
-        console.print("interrupted: servers stopped, no figures")
-    console.print(f"total run time {time.perf_counter() - started:.0f} s")
-    return 0
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"each must be at least 1: {text!r}")
+    return values
+
+
+def choices(allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    """A comma-separated subset of ``allowed`` ('none' for none)."""
+
+    def parse(text: str) -> list[str]:
+        chosen = [] if text == "none" else text.split(",")
+        unknown = [item for item in chosen if item not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"{unknown}: choose from {', '.join(allowed)}")
+        return chosen
+
+    return parse
+
+
+def echo_models(text: str) -> list[servers.EchoModel]:
+    """``aio,sync4:2:pin`` -> echo models; ``all`` = every model of the process-model question."""
+    names = PROCESS_MODEL_ECHOES if text == "all" else ([] if text == "none" else text.split(","))
+    try:
+        return [servers.EchoModel.parse(name) for name in names]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; ``--process-model`` and ``--soak`` preset the others."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--customers", type=int, default=20_000, help="demo customers in Redis")
+    add("--in-flight", type=int_list, default=[1, 16, 64], help="requests in flight (1,16,64)")
+    add("--duration", type=float, default=5.0, help="timed seconds per target and in-flight")
+    add("--warmup", type=float, default=1.0, help="warm-up seconds before each timed run")
+    add("--repeat", type=int, default=1, help="runs of everything, interleaved")
+    add(
+        "--echo",
+        type=echo_models,
+        default=echo_models("aio,aio:2:pin,sync4:2:pin"),
+        help="echo models: aio|uvloop|syncN[:N processes][:pin], comma-separated; all; none",
+    )
+    add(
+        "--tierline",
+        type=choices(list(DEPLOYMENTS)),
+        default=["1", "2", "w1", "w2"],
+        help="deployments: 1 process, 2 sharing the port, --workers 1, --workers 2",
+    )
+    add("--near-cache", type=choices(list(NEAR_CACHE)), default=["on", "off"], help="on,off")
+    add("--methods", type=choices(list(METHODS)), default=list(METHODS), help="Decide,DecideBatch")
+    add("--bodies", type=int, default=16, help="distinct Decide bodies in the mix")
+    add("--batch-bodies", type=int, default=4, help="distinct DecideBatch bodies")
+    add("--batch-items", type=int, default=100, help="items per DecideBatch")
+    add("--h2load-processes", type=int, default=4, help="h2load processes at once, at most")
+    add(
+        "--streams",
+        type=int,
+        default=1,
+        help="requests in flight per connection (16 with --in-flight 16: one connection)",
+    )
+    add("--bursts", type=int, default=5, help="bursts per Tierline server (0: none)")
+    add("--burst-size", type=int, default=500, help="concurrent calls per burst")
+    add("--burst-deadline", type=float, default=0.05, help="client deadline in a burst (s)")
+    add("--redis-timeout", type=float, default=None, help="pass --redis-timeout to the server")
+    add("--seed", type=int, default=7, help="seed of the request mix")
+    add("--soak", action="store_true", help="soak the first Tierline server instead")
+    add("--soak-minutes", type=float, default=10.0, help="length of the soak")
+    add("--soak-interval", type=float, default=30.0, help="seconds between RSS readings")
+    add("--soak-in-flight", type=int, default=16, help="requests in flight during the soak")
+    add(
+        "--process-model",
+        action="store_true",
+        help="every echo model and Tierline 1 and 2 processes, Decide, 16 in flight, 3 times",
+    )
+    add("--json", type=Path, help="where to write the JSON result (default bench/results/)")
+    args = parser.parse_args(argv)  # fmt: skip
+    if args.process_model:
+        args.echo, args.tierline, args.near_cache = echo_models("all"), ["1", "2"], ["on"]
+        args.methods, args.in_flight, args.bursts = ["Decide"], [16], 0
+        args.repeat = max(args.repeat, 3)
+    if args.soak:
+        args.echo, args.tierline = [], args.tierline[:1]
+        args.near_cache, args.methods, args.bursts = args.near_cache[:1], ["Decide"], 0
+    levels = [args.soak_in_flight] if args.soak else args.in_flight
+    if args.streams < 1 or any(level % args.streams for level in levels):
+        parser.error(f"requests in flight {levels} must be multiples of --streams {args.streams}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; 1 if any answer was not OK (or the run broke), else 0."""
+    args = parse_args(argv)
+    h2load.require_h2load()
+    console = Console(record=True)
+    if not console.is_terminal:
+        console.width = CAPTURED_WIDTH  # a log file gets whole tables, not 80 columns
+    started = time.perf_counter()
+    kind = "soak" if args.soak else "process-model" if args.process_model else "service"
+    path = args.json or RESULTS / f"{kind}-{datetime.date.today().isoformat()}.json"
+    with tempfile.TemporaryDirectory(prefix="tierline-bench-") as directory:
+        report = benchmark(args, console, Path(directory))
+    console.print(results_table(summaries(report.measurements)))
+    if report.bursts:
+        console.print(burst_table(report.bursts, args.burst_deadline * 1000))
+    if report.soak:
+        console.print(soak_table(report.soak))
+    console.print(memory_table(report.memory))
+    console.print(
+        f"decoded samples: {sum(report.sampled.values())} decisions checked, "
+        f"{sum(report.sample_degraded.values())} degraded decisions among them",
+        highlight=False,
+    )
+    failures = report.failures
+    for failure in failures[:20]:
+        console.print(f"[red]FAILED[/red] {failure}", highlight=False)
+    write_json(report, path)
+    seconds = time.perf_counter() - started
+    console.print(f"{len(failures)} failures; JSON in {path}; {seconds:.0f} s")
+    console.save_text(str(path.with_suffix(".txt")))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

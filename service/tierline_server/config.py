@@ -11,8 +11,11 @@ import dataclasses
 import ipaddress
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +32,8 @@ class Option:
     help: str
     parse: Callable[[str], Any]
     """Turns the text given into the value; ValueError saying what is allowed otherwise."""
+    secret: bool = False
+    """Never printed: the effective configuration shows *** instead."""
 
     @property
     def env(self) -> str:
@@ -41,9 +46,22 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
 
-def setting(default: Any, flag: str, help: str, parse: Callable[[str], Any] = str) -> Any:
+def setting(
+    default: Any,
+    flag: str,
+    help: str,
+    parse: Callable[[str], Any] = str,
+    *,
+    secret: bool = False,
+) -> Any:
     """Declare a setting: a dataclass field that carries its Option."""
-    return dataclasses.field(default=default, metadata={"option": Option(flag, help, parse)})
+    option = Option(flag, help, parse, secret)
+    return dataclasses.field(default=default, metadata={"option": option})
+
+
+class SettingError(ValueError):
+    """Settings that are each valid but cannot work together, or a file a setting names that
+    cannot be used; the message names the options."""
 
 
 def option_of(field: dataclasses.Field[Any]) -> Option | None:
@@ -133,6 +151,66 @@ def redis_url(text: str) -> str:
             f"names database {database!r}: it must be a number, e.g. {DEFAULT_REDIS_URL}"
         )
     return text
+
+
+def share(text: str) -> float:
+    """A fraction from 0 (none) to 1 (all)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number from 0 to 1") from None
+    if not 0 <= value <= 1:  # also rejects NaN
+        raise ValueError("must be a number from 0 to 1")
+    return value
+
+
+MIN_KEY_BYTES = 16
+"""Shortest HMAC key accepted: a shorter one could be guessed."""
+
+
+def secret_key(text: str) -> str:
+    """'' (none), or a key of at least MIN_KEY_BYTES bytes."""
+    if text and len(text.strip().encode()) < MIN_KEY_BYTES:
+        raise ValueError(f"must be at least {MIN_KEY_BYTES} bytes long")
+    return text
+
+
+def key_file(text: str) -> str:
+    """'' (none), or a readable file holding a key (secret_key's rules)."""
+    if not text:
+        return text
+    try:
+        content = Path(text).read_text()
+    except OSError as error:
+        raise ValueError(f"cannot be read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError("is not a text file (UTF-8)") from None
+    if len(content.strip().encode()) < MIN_KEY_BYTES:
+        raise ValueError(f"must hold a key of at least {MIN_KEY_BYTES} bytes")
+    return text
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+INSTANT_RULE = (
+    "an ISO 8601 time (2026-11-03, 2026-11-03T10:00Z; UTC unless it says) "
+    "or a duration ago (90s, 15m, 2h, 7d)"
+)
+
+
+def instant(text: str) -> float:
+    """A moment as epoch seconds: an ISO 8601 date or time, or a duration before now."""
+    given = text.strip()
+    duration = _DURATION.fullmatch(given)
+    if duration:
+        return time.time() - float(duration[1]) * _SECONDS_PER_UNIT[duration[2]]
+    try:
+        moment = datetime.fromisoformat(given.removesuffix("Z").removesuffix("z"))
+    except ValueError:
+        raise ValueError(f"must be {INSTANT_RULE}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def log_level(text: str) -> str:
@@ -243,6 +321,78 @@ class NearCacheSettings:
     )
 
 
+DEFAULT_DECISION_LOG_STREAM = "tierline:decisions"
+DEFAULT_DECISION_LOG_MAX_LENGTH = 100_000
+"""About 1.4 KB of Redis memory each (bench/decisionlog.py): about 140 MB in all."""
+DEFAULT_DECISION_LOG_QUEUE = 10_000
+DEFAULT_DECISION_LOG_RETRY_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class DecisionLogSettings:
+    """The decision log: decisions appended to a Redis Stream, off the request path."""
+
+    enabled: bool = setting(
+        True, "--decision-log", "append decisions to a Redis Stream (written in the background)",
+        boolean,
+    )  # fmt: skip
+    stream: str = setting(
+        DEFAULT_DECISION_LOG_STREAM,
+        "--decision-log-stream",
+        "key of the stream (one key, so Redis Cluster keeps it on one node)",
+    )
+    sample_decide: float = setting(
+        1.0, "--decision-log-sample-decide", "share of Decide decisions logged, 0 to 1", share
+    )
+    sample_batch: float = setting(
+        1.0,
+        "--decision-log-sample-batch",
+        "share of DecideBatch decisions logged (each item drawn alone), 0 to 1",
+        share,
+    )
+    max_length: int = setting(
+        DEFAULT_DECISION_LOG_MAX_LENGTH,
+        "--decision-log-max-length",
+        "entries the stream keeps (approximately: older ones are trimmed), 0 = no limit",
+        non_negative_int,
+    )
+    max_age_seconds: float = setting(
+        0.0,
+        "--decision-log-max-age",
+        "seconds the stream keeps an entry (approximately), 0 = no limit",
+        seconds,
+    )
+    queue_size: int = setting(
+        DEFAULT_DECISION_LOG_QUEUE,
+        "--decision-log-queue",
+        "decisions waiting to be written; beyond it new ones are dropped (and counted)",
+        positive_int,
+    )
+    retry_seconds: float = setting(
+        DEFAULT_DECISION_LOG_RETRY_SECONDS,
+        "--decision-log-retry",
+        "seconds a queued decision is retried while Redis fails, then dropped (and counted)",
+        seconds,
+    )
+    customer_key: str = setting(
+        "",
+        "--decision-log-customer-key",
+        "log a keyed hash (HMAC-SHA256) of customer ids rather than the ids; set the key in "
+        "the environment or a file, not on a command line that others can list",
+        secret_key,
+        secret=True,
+    )
+    customer_key_file: str = setting(
+        "",
+        "--decision-log-customer-key-file",
+        "file holding the key of --decision-log-customer-key",
+        key_file,
+    )
+
+
+DECISION_LOG_READING = ("stream", "customer_key", "customer_key_file")
+"""The decision log settings a reader (the CLI) needs."""
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_POLICY_PATH = "rules"
 DEFAULT_METRICS_PORT = 9464
@@ -277,11 +427,19 @@ class ServerConfig:
     )
     redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
     near_cache: NearCacheSettings = dataclasses.field(default_factory=NearCacheSettings)
+    decision_log: DecisionLogSettings = dataclasses.field(default_factory=DecisionLogSettings)
     workers: int = setting(
         DEFAULT_WORKERS,
         "--workers",
         "serving processes sharing the port, each with its own engine (default: usable CPUs)",
         positive_int,
+    )
+    pin_workers: bool = setting(
+        False,
+        "--pin-workers",
+        "pin each worker to one of the usable CPUs (worker i to the i-th): faster when the server "
+        "has its CPUs to itself, harmful when other processes are pinned to the same ones",
+        boolean,
     )
     watch: bool = setting(
         False, "--watch", "reload the policy when its files change (checked every second)",

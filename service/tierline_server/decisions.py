@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
 
 from tierline_server.errors import DeadlinePassed
 from tierline_server.features.lookup import FeatureLookup, FeatureSource
@@ -47,15 +49,31 @@ class Outcome:
     total_micros: int
     occurred_at_ns: int = 0
     """When the interaction happened (epoch nanoseconds): as the caller said, or when decided."""
+    features: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """The customer's typed features the decision was made with (defaults not filled in)."""
+
+
+class DecisionSink(Protocol):
+    """Where decisions go once made (the decision log); must return at once and never raise."""
+
+    def append(self, request: DecisionRequest, outcome: Outcome, *, batch: bool) -> None:
+        """Take one decision; ``batch`` when it was an item of DecideBatch."""
 
 
 class DecisionService:
     """Decides for one request or a batch; never fails because Redis does."""
 
-    def __init__(self, decider: Decider, store: FeatureStore, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        decider: Decider,
+        store: FeatureStore,
+        metrics: Metrics,
+        log: DecisionSink | None = None,
+    ) -> None:
         self._decider = decider
         self._store = store
         self._metrics = metrics
+        self._log = log
 
     async def decide(self, request: DecisionRequest, deadline: float | None = None) -> Outcome:
         """Decide for one request (one Redis round trip at most). ``deadline`` (monotonic): when
@@ -63,7 +81,10 @@ class DecisionService:
         started = time.perf_counter_ns()
         lookup = await self._store.lookup(request.customer_id)
         _check(deadline)
-        return self._evaluate(request, lookup, started, time.perf_counter_ns() - started)
+        outcome = self._evaluate(request, lookup, started, time.perf_counter_ns() - started)
+        if self._log is not None:
+            self._log.append(request, outcome, batch=False)
+        return outcome
 
     async def decide_many(
         self, requests: Sequence[DecisionRequest], deadline: float | None = None
@@ -80,7 +101,10 @@ class DecisionService:
                     # A 1000-item batch is ~100 ms of rules: give way so that other requests'
                     # Redis replies are read within their budget instead of timing out.
                     await asyncio.sleep(0)
-            outcomes.append(self._evaluate(request, lookup, started, lookup_ns))
+            outcome = self._evaluate(request, lookup, started, lookup_ns)
+            if self._log is not None:
+                self._log.append(request, outcome, batch=True)
+            outcomes.append(outcome)
         return outcomes
 
     def _evaluate(
@@ -109,6 +133,7 @@ class DecisionService:
             occurred_at_ns=(
                 time.time_ns() if request.occurred_at_ns is None else request.occurred_at_ns
             ),
+            features=lookup.features,
         )
 
     def _count(self, decision: Decision, eval_ns: int) -> None:

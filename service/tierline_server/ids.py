@@ -6,6 +6,9 @@ import os
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DIGITS = frozenset(_CROCKFORD)
+_TIME_CHARS = 10
+ID_LENGTH = 26
 _last_ms = 0
 _last_random = 0
 
@@ -21,3 +24,17 @@ def new_decision_id() -> str:
     _last_ms, _last_random = now_ms, random_part
     value = (now_ms << 80) | random_part
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def decision_time(decision_id: str) -> float:
+    """When a decision was made (epoch seconds, to the millisecond), read from its id;
+    ValueError for a string that is not a decision id."""
+    text = decision_id.upper()
+    if len(text) != ID_LENGTH or not set(text) <= _DIGITS:
+        raise ValueError(
+            f"{decision_id!r} is not a decision id ({ID_LENGTH} characters of base 32)"
+        )
+    milliseconds = 0
+    for char in text[:_TIME_CHARS]:  # the top 50 bits: 2 zero bits and the 48-bit time
+        milliseconds = milliseconds * 32 + _CROCKFORD.index(char)
+    return milliseconds / 1000

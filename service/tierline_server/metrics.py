@@ -34,6 +34,9 @@ DECISION_OUTCOMES = ("ok", "degraded", "invalid", "shed", "abandoned", "error")
 """shed: refused at once under overload; abandoned: the caller cancelled or its deadline passed."""
 RPC_METHODS = (*DECISION_METHODS, "GetPolicy", "ValidatePolicy", "ReloadPolicy")
 RELOAD_RESULTS = ("success", "rejected")
+DECISION_LOG_DROPS = ("queue_full", "redis", "shutdown")
+"""Why the decision log lost a decision: its queue was full; Redis failed for longer than the
+retry time, or refused the entry; the service stopped before it could be written."""
 
 
 class Metrics:
@@ -149,6 +152,28 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        self.decision_log_written = Counter(
+            "tierline_decision_log_written_total",
+            "Decisions written to the decision log's stream.",
+            registry=registry,
+        )
+        self.decision_log_dropped = Counter(
+            "tierline_decision_log_dropped_total",
+            "Decisions the decision log lost, by reason (queue_full, redis, shutdown).",
+            ["reason"],
+            registry=registry,
+        )
+        self.decision_log_queued = Gauge(
+            "tierline_decision_log_queue_entries",
+            "Decisions waiting to be written to the decision log.",
+            registry=registry,
+        )
+        self.decision_log_write_duration = Histogram(
+            "tierline_decision_log_write_duration_seconds",
+            "Time to write one batch of decisions to the stream (one script call), failures too.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self._initialise_labels()
 
     def _initialise_labels(self) -> None:
@@ -164,6 +189,8 @@ class Metrics:
         for method in RPC_METHODS:
             for code in ("OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"):
                 self.rpcs.labels(method, code)
+        for reason in DECISION_LOG_DROPS:
+            self.decision_log_dropped.labels(reason)
 
     def track_policy(
         self, *, name: str, version: str, checksum: str, rules: Iterable[str],

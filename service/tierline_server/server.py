@@ -1,9 +1,10 @@
 """One serving process: the gRPC server over one policy, wired together.
 
-Start: feature store -> servicers behind the call guard -> health -> reflection -> port ->
-SERVING. Stop (shutdown): NOT_SERVING -> the guard refuses new calls -> in-flight calls finish
-within the grace period -> gRPC stops -> close Redis. Retire (a newer policy is serving beside
-it): gRPC stops at once, telling clients to reconnect, and in-flight calls finish.
+Start: feature store -> decision log -> servicers behind the call guard -> health -> reflection
+-> port -> SERVING. Stop (shutdown): NOT_SERVING -> the guard refuses new calls -> in-flight
+calls finish within the grace period -> gRPC stops -> the decision log writes its queue -> close
+Redis. Retire (a newer policy is serving beside it): gRPC stops at once, telling clients to
+reconnect, and in-flight calls finish.
 
 `tierline serve` runs one or more of these under a supervisor (tierline_server.supervisor),
 which owns the port, the metrics endpoint and policy reloads.
@@ -25,6 +26,7 @@ from tierline_server.api import admin, entitlement
 from tierline_server.api.admission import Admission
 from tierline_server.api.guard import CallGuard
 from tierline_server.config import ServerConfig, masked_url
+from tierline_server.decisionlog.writer import DecisionLogWriter
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
@@ -69,6 +71,7 @@ class TierlineServer:
         self.decider = decider
         self._reload = reload
         self.store = FeatureStore(decider.policy, config.redis, config.near_cache, metrics)
+        self.decision_log = DecisionLogWriter.for_config(config, metrics)  # None when off
         self.health = health.aio.HealthServicer()
         self.guard = CallGuard(Admission(config.max_in_flight, config.max_queue_seconds), metrics)
         # No maximum_concurrent_rpcs: gRPC would count a call from its first frame, so calls
@@ -110,7 +113,9 @@ class TierlineServer:
             tiers=policy.tiers,
         )
         await self.store.start()
-        decisions = DecisionService(self.decider, self.store, self.metrics)
+        if self.decision_log is not None:
+            self.decision_log.start()
+        decisions = DecisionService(self.decider, self.store, self.metrics, self.decision_log)
         services = [
             self.guard.service(
                 ENTITLEMENT,
@@ -166,6 +171,8 @@ class TierlineServer:
         self._stopping.set()
         if self._probe is not None:
             await self._probe
+        if self.decision_log is not None:
+            await self.decision_log.close()  # after the drain: every decision made is queued
         await self.store.close()
 
     async def _set_health(self, status: int) -> None:

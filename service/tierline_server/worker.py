@@ -25,7 +25,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, values
 
-from tierline_server.config import ServerConfig
+from tierline_server.config import ServerConfig, SettingError
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.decider import Decider
@@ -71,9 +71,13 @@ async def _serve(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> No
         pipe.send(("failed", "the policy files changed while the worker started"))
         return
     link = _SupervisorLink(pipe)
-    server = TierlineServer(
-        config, Metrics(CollectorRegistry()), decider, reload=link.reload, share_port=True
-    )
+    try:
+        server = TierlineServer(
+            config, Metrics(CollectorRegistry()), decider, reload=link.reload, share_port=True
+        )
+    except SettingError as error:
+        pipe.send(("failed", str(error)))
+        return
     try:
         await server.start()
     except RuntimeError as error:  # gRPC could not bind the port

@@ -25,7 +25,8 @@ from tierline_server.commands.output import (
     console,
     errors,
     load_policy_or_report,
-    progress_display,
+    progress,
+    redis_failed,
 )
 from tierline_server.config import REDIS_CONNECTION, RedisSettings, masked_url
 from tierline_server.features import demo, keys, loader
@@ -140,7 +141,7 @@ def load_command(args: argparse.Namespace) -> int:
                 progress=progress,
             )
     except (RedisError, RedisClusterException) as error:  # connecting to a cluster
-        return _redis_failed(settings, error)
+        return redis_failed(settings.url, error)
     except (loader.LoadError, OSError) as error:
         errors.print(f"[red]cannot load[/red] {escape(str(args.file))}: {escape(str(error))}")
         return 2
@@ -156,17 +157,17 @@ def load_command(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _progress_display() -> Iterator[loader.Progress]:
-    """The load's progress: rows read, rejected, and speed."""
-    with progress_display("loading") as show:
+    """The load's progress: rows read and rejected, and speed."""
+    with progress("loading") as update:
 
-        def update(summary: loader.LoadSummary, fraction: float) -> None:
-            show(
+        def report(summary: loader.LoadSummary, fraction: float) -> None:
+            update(
                 fraction,
                 f"{summary.read:,} rows read, {summary.rejected:,} rejected, "
                 f"{summary.rows_per_second:,.0f} rows/s",
             )
 
-        yield update
+        yield report
 
 
 def print_summary(summary: loader.LoadSummary, policy: Policy) -> None:
@@ -210,7 +211,7 @@ def get_command(args: argparse.Namespace) -> int:
         with writer_client(settings) as client:
             stored = CustomerRecords(client, settings).read(args.customer_id)
     except (RedisError, RedisClusterException) as error:
-        return _redis_failed(settings, error)
+        return redis_failed(settings.url, error)
     if not stored:
         errors.print(f"no features for {escape(args.customer_id)}: the tier is unknown")
         return 1
@@ -281,7 +282,7 @@ def set_command(args: argparse.Namespace) -> int:
         with writer_client(settings) as client:
             CustomerRecords(client, settings).write(args.customer_id, encoded)
     except (RedisError, RedisClusterException) as error:
-        return _redis_failed(settings, error)
+        return redis_failed(settings.url, error)
     shown = ", ".join(f"{name}={value}" for name, value in encoded.items())
     console.print(f"set {escape(shown)} for {escape(args.customer_id)}")
     return 0
@@ -296,7 +297,7 @@ def delete_command(args: argparse.Namespace) -> int:
         with writer_client(settings) as client:
             deleted = CustomerRecords(client, settings).delete(args.customer_id)
     except (RedisError, RedisClusterException) as error:
-        return _redis_failed(settings, error)
+        return redis_failed(settings.url, error)
     what = "deleted" if deleted else "nothing stored for"
     console.print(f"{what} {escape(args.customer_id)}")
     return 0
@@ -318,8 +319,3 @@ def _valid_id(customer_id: str) -> bool:
         return True
     errors.print(f"[red]invalid:[/red] {escape(str(keys.InvalidCustomerIdError(customer_id)))}")
     return False
-
-
-def _redis_failed(settings: RedisSettings, error: Exception) -> int:
-    errors.print(f"[red]Redis error[/red] ({masked_url(settings.url)}): {escape(str(error))}")
-    return 2

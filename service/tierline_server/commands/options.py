@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from tierline_server.config import Option, ServerConfig, boolean, option_of
@@ -41,13 +41,28 @@ def add_option(parser: argparse.ArgumentParser, option: Option, default: Any) ->
     )
 
 
+def argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` from a value parser of tierline_server.config: its ValueError becomes
+    argparse's one-line error naming the value."""
+
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{text!r} {error}") from None
+
+    checked.__name__ = parse.__name__
+    return checked
+
+
 def _checked(option: Option) -> Any:
     def parse(text: str) -> Any:
         try:
             return option.parse(text)
         except ValueError as error:
             origin = f" (set by {option.env})" if os.environ.get(option.env) == text else ""
-            raise argparse.ArgumentTypeError(f"{text!r}{origin} {error}") from None
+            shown = "the value given" if option.secret else repr(text)  # never echo a secret
+            raise argparse.ArgumentTypeError(f"{shown}{origin} {error}") from None
 
     parse.__name__ = option.flag
     return parse

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 from tierline.v1 import entitlement_pb2 as pb
 
+from tierline_server.config import masked_url
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.errors import PolicyInvalid
@@ -23,6 +24,9 @@ errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PLAIN_PROGRESS_SECONDS = 5.0
 """Without a terminal, a progress line this often."""
+
+Update = Callable[[float, str], None]
+"""Reports progress: the fraction done (0 to 1) and a short text of counts."""
 
 
 def policy_not_found(path: Path | str) -> str | None:
@@ -51,6 +55,39 @@ def load_policy_or_report(path: Path | str) -> Policy | None:
         return None
 
 
+@contextmanager
+def progress(label: str) -> Iterator[Update]:
+    """Progress on stderr: a bar on a terminal, otherwise the text every few seconds."""
+    if not errors.is_terminal:
+        last = time.monotonic()
+
+        def line(fraction: float, text: str) -> None:
+            nonlocal last
+            if time.monotonic() - last >= PLAIN_PROGRESS_SECONDS:
+                last = time.monotonic()
+                errors.print(f"{text} ({fraction:.0%})")
+
+        yield line
+        return
+    columns = (
+        TextColumn(label), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[text]}"),
+    )  # fmt: skip
+    with Progress(*columns, console=errors, transient=True) as bar:
+        task = bar.add_task(label, total=1.0, text="")
+
+        def update(fraction: float, text: str) -> None:
+            bar.update(task, completed=fraction, text=text)
+
+        yield update
+
+
+def redis_failed(url: str, error: Exception) -> int:
+    """Report a Redis failure (the URL without its password); the exit status 2."""
+    errors.print(f"[red]Redis error[/red] ({masked_url(url)}): {escape(str(error))}")
+    return 2
+
+
 def sla_text(sla: pb.Sla) -> str:
     """An SLA in one line."""
     return (
@@ -69,6 +106,13 @@ def perk_text(code: str, amount: int | None, percent: float | None, granted_by: 
     """A perk with its value and the rule that granted it."""
     value = f" {amount} minor units" if amount else f" {percent:g}%" if percent else ""
     return f"{code}{value} [dim](by {escape(granted_by)})[/dim]"
+
+
+def perk_label(code: str, amount: int | None, percent: float | None) -> str:
+    """A perk as plain text: its code, and its value after a colon (code:500, code:20%)."""
+    if amount is not None:
+        return f"{code}:{amount}"
+    return f"{code}:{percent:g}%" if percent is not None else code
 
 
 def print_table(title: str, rows: Iterable[tuple[str, str]]) -> None:
@@ -129,31 +173,3 @@ def print_decision_json(decision: pb.Decision) -> None:
     """A Decision message in protobuf's JSON mapping, every field present (defaults too), so
     that scripts can rely on each key."""
     print(json_format.MessageToJson(decision, always_print_fields_with_no_presence=True))
-
-
-@contextmanager
-def progress_display(label: str) -> Iterator[Callable[[float, str], None]]:
-    """Progress on stderr: a bar on a terminal, a line every few seconds otherwise. Call the
-    function it yields with the fraction done and a few words (``1,000 rows read``)."""
-    if not errors.is_terminal:
-        last = time.monotonic()
-
-        def line(fraction: float, detail: str) -> None:
-            nonlocal last
-            if time.monotonic() - last >= PLAIN_PROGRESS_SECONDS:
-                last = time.monotonic()
-                errors.print(f"{detail} ({fraction:.0%})")
-
-        yield line
-        return
-    columns = (
-        TextColumn(label), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[detail]}"),
-    )  # fmt: skip
-    with Progress(*columns, console=errors, transient=True) as bar:
-        task = bar.add_task(label, total=1.0, detail="")
-
-        def update(fraction: float, detail: str) -> None:
-            bar.update(task, completed=fraction, detail=detail)
-
-        yield update

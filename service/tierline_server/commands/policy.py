@@ -1,4 +1,5 @@
-"""``tierline policy check | test | eval``: write a policy, check it, try it."""
+"""``tierline policy check | test | eval | diff``: write a policy, check it, try it, and see
+what it would change."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from rich.markup import escape
 
 from tierline_server.api import mapping
+from tierline_server.commands import policy_diff
 from tierline_server.commands.options import add_policy_option
 from tierline_server.commands.output import (
     console,
@@ -50,6 +52,8 @@ def register(groups: Any) -> None:
     evaluate.add_argument("--explain", action="store_true", help="show why each rule matched")
     evaluate.add_argument("--json", action="store_true", help="print the decision as JSON")
     evaluate.set_defaults(handler=eval_command)
+
+    policy_diff.register(commands)
 
 
 def check_command(args: argparse.Namespace) -> int:

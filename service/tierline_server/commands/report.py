@@ -20,7 +20,7 @@ from tierline_server.commands.output import (
     console,
     errors,
     load_policy_or_report,
-    progress_display,
+    progress,
 )
 from tierline_server.features import loader
 from tierline_server.policy.compiled import Policy
@@ -91,7 +91,7 @@ def fairness_command(args: argparse.Namespace) -> int:
         return 2
     try:
         mix = load_mix(args.mix)
-        with progress_display("deciding") as show:
+        with progress("deciding") as show:
             treatments, timing = treat(
                 args.population,
                 valid,

@@ -10,6 +10,7 @@ from typing import NoReturn
 from rich.markup import escape
 
 from tierline_server.commands import decide as decide_commands
+from tierline_server.commands import decisions as decisions_commands
 from tierline_server.commands import features as features_commands
 from tierline_server.commands import health as health_commands
 from tierline_server.commands import policy as policy_commands
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     decide_commands.register(groups)
     health_commands.register(groups)
     report_commands.register(groups)
+    decisions_commands.register(groups)
     for command in commands(parser):
         command.set_defaults(command_parser=command)  # reports a UsageError as its own
     return parser

@@ -10,7 +10,7 @@ from typing import Any
 
 from tierline_server.commands.options import add_settings, settings_from
 from tierline_server.commands.output import policy_not_found
-from tierline_server.config import ServerConfig, masked_url
+from tierline_server.config import Option, ServerConfig, masked_url, option_of
 
 
 def register(groups: Any) -> None:
@@ -20,19 +20,23 @@ def register(groups: Any) -> None:
     parser.set_defaults(handler=serve_command)
 
 
-def describe(settings: ServerConfig) -> list[str]:
+def describe(settings: Any, prefix: str = "") -> list[str]:
     """The effective configuration, one ``name = value`` line each, secrets masked."""
     lines: list[str] = []
-    for name, value in dataclasses.asdict(settings).items():
-        if isinstance(value, dict):
-            lines.extend(f"{name}.{key} = {_shown(key, item)}" for key, item in value.items())
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        option = option_of(field)
+        if option is None:  # a nested group of settings
+            lines.extend(describe(value, f"{prefix}{field.name}."))
         else:
-            lines.append(f"{name} = {value}")
+            lines.append(f"{prefix}{field.name} = {_shown(field.name, option, value)}")
     return lines
 
 
-def _shown(key: str, value: Any) -> Any:
-    return masked_url(value) if key == "url" else value
+def _shown(name: str, option: Option, value: Any) -> Any:
+    if option.secret:
+        return "***" if value else ""
+    return masked_url(value) if name == "url" else value
 
 
 def serve_command(args: argparse.Namespace) -> int:

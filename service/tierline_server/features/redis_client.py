@@ -1,4 +1,5 @@
-"""Redis clients built from RedisSettings: the request path, the invalidation listener, writers.
+"""Redis clients built from RedisSettings: the request path, the invalidation listener, the
+service's background writes (the decision log), the CLI.
 
 The request path gets the settings' timeouts and at most one immediate reconnect (a pooled
 connection may have died with a Redis restart); a slow or absent Redis is never retried there,
@@ -27,6 +28,8 @@ SyncClient: TypeAlias = "redis.Redis | redis.RedisCluster"
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """URL schemes that select Redis Cluster, and the scheme redis-py is given instead."""
 
+BACKGROUND_TIMEOUT_SECONDS = 1.0
+"""Budget of a background write: nobody waits on it, but it must not hold up a shutdown."""
 WRITER_TIMEOUT_SECONDS = 10.0
 WRITER_RETRIES = 3
 LISTENER_HEALTH_CHECK_SECONDS = 5
@@ -63,6 +66,25 @@ def request_client(settings: RedisSettings) -> AsyncClient:
         # timeout, which would double the time a caller waits.
         "retry": redis.asyncio.retry.Retry(NoBackoff(), 1, (exceptions.ConnectionError,)),
     }
+    return _async_client(settings, options)
+
+
+def background_client(settings: RedisSettings) -> AsyncClient:
+    """The asyncio client for the service's background writes (the decision log).
+
+    Longer timeouts than the read path (a pipelined batch is bigger than a lookup, and no caller
+    waits for it) and one immediate reconnect; the writer retries whole batches itself.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": BACKGROUND_TIMEOUT_SECONDS,
+        "socket_connect_timeout": max(settings.connect_timeout_seconds, BACKGROUND_TIMEOUT_SECONDS),
+        "health_check_interval": settings.health_check_seconds,
+        "retry": redis.asyncio.retry.Retry(NoBackoff(), 1, (exceptions.ConnectionError,)),
+    }
+    return _async_client(settings, options)
+
+
+def _async_client(settings: RedisSettings, options: dict[str, Any]) -> AsyncClient:
     if is_cluster(settings):
         return redis.asyncio.RedisCluster.from_url(node_url(settings), **options)
     return redis.asyncio.from_url(node_url(settings), **options)

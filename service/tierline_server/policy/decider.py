@@ -42,6 +42,8 @@ class Decider:
         # each new combination once, and its answer is reused for inputs that compare alike.
         self._comparisons = Comparisons(policy.rules)
         self._answers: dict[int, tuple[str, ...]] = {}
+        self.engine_calls = 0
+        """Decisions the engine itself evaluated (the others reused an answer)."""
         self._rules = {rule.id: rule for rule in policy.rules}
         self._context_only = {
             rule.id
@@ -123,6 +125,7 @@ class Decider:
             if len(self._answers) >= ENGINE_ANSWERS_KEPT:
                 self._answers.clear()  # bounded; a policy rarely yields that many
             matched = self._answers[key] = tuple(self.engine.matched(facts))
+            self.engine_calls += 1
         return matched
 
     def _merge(self, tier: str, matched: tuple[str, ...], degraded: bool) -> Decision:

@@ -1,11 +1,14 @@
-"""Features and context given as JSON or YAML (policy eval, policy tests), checked and typed."""
+"""Features and context given as JSON or YAML (policy eval, policy tests, context mixes for
+policy diff), checked and typed."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from tierline import money
 from tierline.errors import InvalidRequest
@@ -92,6 +95,50 @@ def validation_problems(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+class NamedContextSpec(ContextSpec):
+    """A context of a context mix, with an optional name; an order value names its currency."""
+
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _order_value_has_a_currency(self) -> NamedContextSpec:
+        if self.order_value is not None and not self.currency:
+            raise ValueError("order_value needs its currency (an ISO 4217 code such as EUR)")
+        return self
+
+    def to_context(self) -> Context:
+        """The domain Context."""
+        return Context(**self.model_dump(exclude={"name"}))
+
+
+class ContextMix(BaseModel):
+    """A file of contexts: ``contexts:`` followed by a list of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contexts: list[NamedContextSpec] = Field(min_length=1)
+
+
+def load_contexts(path: Path) -> list[tuple[str, Context]]:
+    """The (name, context) pairs of a YAML or JSON context file; ValueError naming the file and
+    every problem. A context without a name is named after its fields."""
+    try:
+        mix = ContextMix.model_validate(yaml.safe_load(path.read_text()))
+    except (OSError, yaml.YAMLError, ValidationError) as error:
+        raise ValueError(f"{path}: {error}") from None
+    return [(spec.name or _describe(spec), spec.to_context()) for spec in mix.contexts]
+
+
+def _describe(spec: ContextSpec) -> str:
+    parts = [spec.channel, spec.intent]
+    if spec.order_value is not None:
+        parts.append(f"{spec.order_value} {spec.currency} (minor units)")
+    if spec.item_count:
+        parts.append(f"{spec.item_count} items")
+    parts.extend(f"{key}={value}" for key, value in spec.attributes.items())
+    return " ".join(part for part in parts if part)
+
+
 def typed_features(policy: Policy, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check raw feature values against the policy's schema; ValueError names every problem."""
     if not isinstance(raw, Mapping):
@@ -108,4 +155,20 @@ def typed_features(policy: Policy, raw: Mapping[str, Any]) -> dict[str, Any]:
             problems.append(f"{name}: {error}")
     if problems:
         raise ValueError("; ".join(problems))
+    return typed
+
+
+def readable_features(policy: Policy, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values the policy declares and can read, typed by its schema. Others are left out,
+    as the feature store leaves out a stored value that does not decode (the rules then see the
+    default)."""
+    typed: dict[str, Any] = {}
+    for name, value in values.items():
+        spec = policy.features.get(name)
+        if spec is None:
+            continue
+        try:
+            typed[name] = spec.parse(value)
+        except ValueError:
+            continue
     return typed

@@ -1,7 +1,9 @@
 """Decide a population file in every context of a mix, each distinct input once.
 
 The file is read as ``tierline features load`` reads it (CSV or JSON Lines, checked against the
-policy's features, tiers assigned by the policy's segments), streamed.
+policy's features, tiers assigned by the policy's segments), streamed: a row that a policy
+rejects is left out for every policy, so that policies compared are compared on the same
+customers.
 
 Deciding 100,000 customers in 56 contexts one by one would take five million engine calls. But a
 policy reads a customer only through the comparisons in its rules (``tenure_days < 90``,
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tierline_server.features import loader
+from tierline_server.features.population import Population
 from tierline_server.policy import conditions
 from tierline_server.policy.comparisons import Comparisons
 from tierline_server.policy.compiled import Policy
@@ -30,7 +33,6 @@ from tierline_server.report.mix import Mix, cohort_conditions
 from tierline_server.report.treatment import Group, Treatment
 
 EXAMPLES_PER_GROUP = 3
-REJECTS_KEPT = 5
 PROGRESS_EVERY = 2_000
 """Rows between progress calls."""
 
@@ -65,20 +67,19 @@ def treat(
     Raises MixError when the mix does not fit a policy, LoadError when the file cannot be read at
     all, OSError when it cannot be opened.
     """
-    groupings = [_Grouping(policy, mix, keep_tier=keep_tier) for policy in policies]
-    columns = {loader.ID_COLUMN}.union(*(policy.features for policy in policies))
+    groupings = [_Grouping(policy, mix) for policy in policies]
+    population = Population(path, policies, fmt, keep_tier=keep_tier)
     started = time.perf_counter()
-    rows = 0
-    size = max(path.stat().st_size, 1)
-    with path.open("rb") as stream:
-        for record in loader.read_records(stream, loader.input_format(path, fmt), columns):
-            for grouping in groupings:
-                grouping.add(record)
-            rows += 1
-            if progress is not None and rows % PROGRESS_EVERY == 0:
-                progress(rows, stream.tell() / size)
+    for customer in population:
+        for grouping, features in zip(groupings, customer.features, strict=True):
+            grouping.add(customer.customer_id, features)
+        if progress is not None and population.read % PROGRESS_EVERY == 0:
+            progress(population.read, population.fraction)
     read = time.perf_counter()
-    treatments = [grouping.treatment() for grouping in groupings]
+    rows = population.read
+    treatments = [
+        grouping.treatment(population.rejected, population.rejections) for grouping in groupings
+    ]
     timing = Timing(
         rows=rows,
         groups=sum(len(t.groups) for t in treatments),
@@ -103,42 +104,32 @@ class _Members:
 class _Grouping:
     """Groups the rows of one population for one policy."""
 
-    def __init__(self, policy: Policy, mix: Mix, *, keep_tier: bool) -> None:
+    def __init__(self, policy: Policy, mix: Mix) -> None:
         self.policy = policy
         self.mix = mix
         self._cohorts = cohort_conditions(mix, policy)
-        self._checker = loader.RowChecker(policy, keep_tier=keep_tier)
         self._defaults = {name: spec.default for name, spec in policy.features.items()}
         # What the rules read of a customer: the comparisons on features.
         self._comparisons = Comparisons(policy.rules, reads=lambda name: not is_context_field(name))
         self._groups: dict[tuple[Any, ...], _Members] = {}
-        self.rejected = 0
-        self.rejects: list[str] = []
 
-    def add(self, record: loader.Record) -> None:
-        """Check one row and count its customer in its group (or among the rejects)."""
-        try:
-            row = self._checker.check(record)
-        except loader.RowRejectedError as reason:
-            self.rejected += 1
-            if len(self.rejects) < REJECTS_KEPT:
-                self.rejects.append(f"line {record.line}: {reason}")
-            return
-        facts = Facts({**self._defaults, **row.values}, frozenset(row.values))
+    def add(self, customer_id: str, features: dict[str, Any]) -> None:
+        """Count a customer (its typed features under this policy) in its group."""
+        facts = Facts({**self._defaults, **features}, frozenset(features))
         # The tier as the decider reports it: a customer without features is unknown.
-        tier = str(facts.values.get(TIER_FEATURE, UNKNOWN_TIER)) if row.values else UNKNOWN_TIER
+        tier = str(facts.values.get(TIER_FEATURE, UNKNOWN_TIER)) if features else UNKNOWN_TIER
         cohorts = frozenset(
             name for name, condition in self._cohorts.items() if conditions.holds(condition, facts)
         )
         signature = (tier, cohorts, self._comparisons.outcomes(facts))
         members = self._groups.get(signature)
         if members is None:
-            members = self._groups[signature] = _Members(row.values, tier, cohorts)
+            members = self._groups[signature] = _Members(features, tier, cohorts)
         members.values.append(float(facts.values[self.mix.value_feature]))
         if len(members.examples) < EXAMPLES_PER_GROUP:
-            members.examples.append(row.customer_id)
+            members.examples.append(customer_id)
 
-    def treatment(self) -> Treatment:
+    def treatment(self, rejected: int, rejects: Sequence[str]) -> Treatment:
         """Decide one customer of each group in every context (on this thread only)."""
         decider = Decider(self.policy)
         groups = tuple(
@@ -158,6 +149,6 @@ class _Grouping:
             mix=self.mix,
             baseline=decider.baseline,
             groups=groups,
-            rejected=self.rejected,
-            rejects=tuple(self.rejects),
+            rejected=rejected,
+            rejects=tuple(rejects),
         )

@@ -7,12 +7,14 @@ exactly the rules whose conditions hold in Python.
 Each compiled policy registers a durable-rules ruleset that cannot be deleted, so the tests over
 random policies build a modest number of them. Numbers are drawn as quarters and integers: floats
 that Python writes as ``1e-05`` break durable-rules (test_engine.py records that bug).
+
+(e) The memoised replay (tierline_server.policy.replay) decides exactly as the decider.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -20,6 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from policy_support import DEFAULT_POLICY, context, default_decider
+from support.inputs import CURRENCIES, default_contexts, default_features
 from tierline_server.policy import conditions
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.compiler import compile_policy_text
@@ -34,43 +37,6 @@ RANDOM_POLICY_SETTINGS = settings(
 )
 
 # --- facts ----------------------------------------------------------------------------------------
-
-numbers = st.one_of(st.integers(-100, 30_000), st.integers(-40, 120_000).map(lambda n: n / 4))
-short_text = st.text(max_size=6)
-INTENTS = ("", "support", "billing", "outage", "cancel", "purchase", "complaint", "checkout")
-
-
-@st.composite
-def contexts(draw: st.DrawFn, attribute_values: Sequence[str]) -> Context:
-    """An interaction context: any channel, common intents, orders, a few attributes."""
-    values = st.sampled_from(attribute_values) | short_text
-    attributes = draw(st.dictionaries(st.sampled_from(["campaign", "a", "b"]), values, max_size=3))
-    return context(
-        channel=draw(st.sampled_from(CHANNELS)),
-        intent=draw(st.one_of(st.sampled_from(INTENTS), short_text)),
-        order_value=draw(st.none() | st.integers(0, 60_000)),
-        item_count=draw(st.integers(0, 50)),
-        currency=draw(st.sampled_from(CURRENCIES)),
-        attributes=attributes,
-    )
-
-
-def default_features() -> st.SearchStrategy[dict[str, Any]]:
-    """Typed features of the default policy; any of them may be missing."""
-    return st.fixed_dictionaries(
-        {},
-        optional={
-            "tier": st.sampled_from(default_decider().policy.tiers),
-            "ltv": numbers,
-            "tenure_days": st.integers(0, 3000),
-            "orders_12m": st.integers(0, 40),
-            "complaints_90d": st.integers(0, 12),
-            "evangelist": st.booleans(),
-        },
-    )
-
-
-default_contexts = contexts(attribute_values=("spring-2026", "spring-26", "spring-20261"))
 
 # --- what the properties compare ------------------------------------------------------------------
 
@@ -230,8 +196,6 @@ FEATURES = {
 }
 ORDERED = ("eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
 MONEY = ("gt", "gte", "lt", "lte", "exists")
-CURRENCIES = ("EUR", "USD", "JPY", "CHF", "")
-"""Orders' currencies; rules name the first three (CHF orders meet no money threshold)."""
 money_thresholds = st.dictionaries(
     st.sampled_from(CURRENCIES[:3]), st.sampled_from([0, 10, 50, 70]), min_size=1, max_size=3
 )
