@@ -96,19 +96,9 @@ def validation_problems(error: ValidationError) -> str:
 
 
 class NamedContextSpec(ContextSpec):
-    """A context of a context mix, with an optional name; an order value names its currency."""
+    """A context of a context mix, with an optional name."""
 
     name: str = ""
-
-    @model_validator(mode="after")
-    def _order_value_has_a_currency(self) -> NamedContextSpec:
-        if self.order_value is not None and not self.currency:
-            raise ValueError("order_value needs its currency (an ISO 4217 code such as EUR)")
-        return self
-
-    def to_context(self) -> Context:
-        """The domain Context."""
-        return Context(**self.model_dump(exclude={"name"}))
 
 
 class ContextMix(BaseModel):
@@ -132,7 +122,9 @@ def load_contexts(path: Path) -> list[tuple[str, Context]]:
 def _describe(spec: ContextSpec) -> str:
     parts = [spec.channel, spec.intent]
     if spec.order_value is not None:
-        parts.append(f"{spec.order_value} {spec.currency} (minor units)")
+        parts.append(
+            money.major_text(money.minor_units(spec.order_value, spec.currency), spec.currency)
+        )
     if spec.item_count:
         parts.append(f"{spec.item_count} items")
     parts.extend(f"{key}={value}" for key, value in spec.attributes.items())
