@@ -96,7 +96,7 @@ def register(groups: Any) -> None:
     tail.set_defaults(handler=tail_command)
 
     get = commands.add_parser("get", help="one decision: the whole record, and why")
-    get.add_argument("decision_id")
+    get.add_argument("decision_id", help="the decision's id, as its answer and the log show it")
     get.add_argument(
         "--within",
         type=argument(seconds),
@@ -113,7 +113,12 @@ def register(groups: Any) -> None:
         "--since", type=argument(instant), required=True, help=f"made from: {INSTANT_RULE}"
     )
     export.add_argument("--until", type=argument(instant), help="up to (default: now)")
-    export.add_argument("--format", choices=FORMATS, default="jsonl")
+    export.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="jsonl",
+        help="jsonl: records as stored; csv: one column per field (default jsonl)",
+    )
     export.add_argument("--out", default="-", help="file to write ('-', the default: stdout)")
     _add_log_arguments(export)
     export.set_defaults(handler=export_command)
