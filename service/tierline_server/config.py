@@ -137,11 +137,22 @@ def metrics_address(text: str) -> str:
 
 
 def redis_url(text: str) -> str:
-    """A Redis URL with one of REDIS_SCHEMES."""
+    """A Redis URL with one of REDIS_SCHEMES, a numeric port and database, e.g.
+    redis://127.0.0.1:6379/0."""
     scheme = text.partition("://")[0] if "://" in text else ""
     if scheme not in REDIS_SCHEMES:
         allowed = ", ".join(f"{name}://" for name in REDIS_SCHEMES)
         raise ValueError(f"must be a Redis URL starting with {allowed}")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (parses the port: ValueError when it is not 0-65535)
+    except ValueError as error:
+        raise ValueError(f"is not a Redis URL ({error}), e.g. {DEFAULT_REDIS_URL}") from None
+    database = parts.path.removeprefix("/")
+    if database and not re.fullmatch("[0-9]+", database):
+        raise ValueError(
+            f"names database {database!r}: it must be a number, e.g. {DEFAULT_REDIS_URL}"
+        )
     return text
 
 

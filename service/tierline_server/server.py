@@ -25,7 +25,7 @@ from tierline.v1 import entitlement_pb2, policy_admin_pb2
 from tierline_server.api import admin, entitlement
 from tierline_server.api.admission import Admission
 from tierline_server.api.guard import CallGuard
-from tierline_server.config import ServerConfig
+from tierline_server.config import ServerConfig, masked_url
 from tierline_server.decisionlog.writer import DecisionLogWriter
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
@@ -182,12 +182,20 @@ class TierlineServer:
     async def _report_redis(self) -> None:
         reachable = await self.store.ping()
         await self.health.set(FEATURE_STORE_HEALTH, SERVING if reachable else NOT_SERVING)
-        if reachable != self._redis_reachable:
-            if reachable:
-                log.info("redis reachable")
-            else:
-                log.warning("redis unreachable")
-            self._redis_reachable = reachable
+        if reachable == self._redis_reachable:
+            return
+        # The state at start, then each change.
+        first, self._redis_reachable = self._redis_reachable is None, reachable
+        where = masked_url(self.config.redis.url)
+        if reachable:
+            (log.info if first else log.warning)("redis reachable", redis=where)
+        else:
+            log.warning(
+                "redis unreachable",
+                redis=where,
+                effect="decisions are degraded (baseline and rules that read no features) "
+                "until it answers",
+            )
 
     async def _probe_redis(self) -> None:
         # Ends on the stop event rather than by cancellation: redis-py can swallow a

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from tierline_server.api import mapping
 from tierline_server.commands import policy_diff
 from tierline_server.commands.options import add_policy_option
@@ -19,7 +21,7 @@ from tierline_server.commands.output import (
     print_decision_json,
 )
 from tierline_server.policy.decider import Decider
-from tierline_server.policy.inputs import ContextSpec, typed_features
+from tierline_server.policy.inputs import context_from_json, typed_features
 from tierline_server.policy.testing import (
     CaseResult,
     case_files,
@@ -110,9 +112,9 @@ def eval_command(args: argparse.Namespace) -> int:
         return 1
     try:
         features = typed_features(policy, json.loads(args.features))
-        context = ContextSpec.model_validate_json(args.context).to_context()
-    except ValueError as error:  # JSON and pydantic errors are ValueErrors
-        errors.print(f"[red]invalid input:[/red] {error}")
+        context = context_from_json(args.context)
+    except ValueError as error:
+        errors.print(f"[red]invalid input:[/red] {escape(str(error))}")
         return 2
     decision = Decider(policy).decide(
         features, context, degraded=args.degraded, explain=args.explain

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any
 
 from tierline_server.commands.options import add_settings, settings_from
+from tierline_server.commands.output import policy_not_found
 from tierline_server.config import Option, ServerConfig, masked_url, option_of
 
 
@@ -43,6 +45,10 @@ def serve_command(args: argparse.Namespace) -> int:
     from tierline_server.supervisor import SUPERVISOR, serve
 
     settings = settings_from(ServerConfig, args)
+    missing = policy_not_found(settings.policy_path)
+    if missing is not None:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     logs.configure(settings.log_format, settings.log_level, SUPERVISOR)
     structlog.get_logger(__name__).info("starting", config=effective(settings))
     return serve(settings)

@@ -121,7 +121,7 @@ def raised_threshold(directory: Path) -> Path:
     candidate = Path(shutil.copytree(DEFAULT_POLICY_DIR, directory / "candidate"))
     rules = candidate / "entitlements.yaml"
     rules.write_text(
-        rules.read_text().replace("order_value: {gte: 5000}", "order_value: {gte: 7500}")
+        rules.read_text().replace("order_value: {gte: {EUR: 50,", "order_value: {gte: {EUR: 75,")
     )
     header = candidate / "policy.yaml"
     header.write_text(header.read_text().replace('version: "2026.11.1"', 'version: "2026.12.0"'))

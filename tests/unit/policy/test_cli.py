@@ -62,9 +62,10 @@ def test_check_reports_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixt
     """A path that does not exist is an error, not a traceback."""
     missing = tmp_path / "nowhere"
     assert main(["policy", "check", "--policy", str(missing)]) == 1
-    assert capsys.readouterr().err.splitlines()[0] == (
-        f"{missing}:0: policy: no such file or directory"
-    )
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: no policy at {missing} (looked for {missing}): point at a policy file or "
+        "directory with --policy PATH or the TIERLINE_POLICY environment variable"
+    ]
 
 
 def test_test_runs_the_default_policy_cases(capsys: pytest.CaptureFixture[str]) -> None:
@@ -223,15 +224,23 @@ def test_eval_prints_a_table_by_default(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "priority (rank 1)" in out
     assert "incident (priority 60)" in out
-    assert "outage-credit 1000 (minor units)" in out
+    assert "outage-credit 1000 minor units (by outage-credit)" in out
 
 
 @pytest.mark.parametrize(
     ("features", "context", "message"),
     [
-        ('{"tier": "diamond"}', '{"channel": "phone"}', "tier: 'diamond' is not a valid enum"),
-        ("{}", '{"channel": "fax"}', "channel must be one of"),
+        (
+            '{"tier": "diamond"}',
+            '{"channel": "phone"}',
+            "tier: 'diamond' is not one of unknown, basic, standard, growth, gold, platinum",
+        ),
+        ("[1]", '{"channel": "phone"}', "features must be a mapping"),
+        ("{}", '{"channel": "fax"}', "channel: 'fax' is not a channel (phone, chat,"),
+        ("{}", '{"channel": "web", "currency": "euro"}', "'euro' is not an ISO 4217 currency"),
+        ("{}", '{"channel": "web", "order_value": 5}', "order_value: needs a currency"),
         ("{not json", '{"channel": "phone"}', "invalid input"),
+        ("{}", '{"channel": "phone"', "invalid input: Invalid JSON"),
     ],
 )
 def test_eval_rejects_bad_input_with_exit_2(
@@ -252,3 +261,4 @@ def test_eval_rejects_bad_input_with_exit_2(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert message in captured.err
+    assert len(captured.err.splitlines()) == 1
