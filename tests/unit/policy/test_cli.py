@@ -111,6 +111,85 @@ cases:
     ]
 
 
+ONE_GOOD_CASE = """\
+cases:
+  - name: gold is premium
+    features: {tier: gold}
+    context: {channel: phone}
+    expect: {service_level: premium}
+"""
+MALFORMED_CASES = (
+    ONE_GOOD_CASE
+    + """\
+  - name: a typo in an expectation
+    features: {tier: gold}
+    context: {channel: phone}
+    expect:
+      servce_level: premium
+  - name: no context
+    expect: {service_level: premium}
+  - features: {tier: gold}
+    context: {channel: fax}
+    expect: {service_level: premium}
+"""
+)
+
+
+def test_test_reports_malformed_cases_at_their_lines_and_counts_them_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each malformed case: ``file:line: case <name>: reason``, a failure; the others still run."""
+    (tmp_path / "policy.yaml").write_text(policy_text(GOOD_RULES))
+    (tmp_path / "tests").mkdir()
+    cases = tmp_path / "tests" / "cases.yaml"
+    cases.write_text(MALFORMED_CASES)
+
+    assert main(["policy", "test", "--policy", str(tmp_path)]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"{cases}:10: case a typo in an expectation: expect.servce_level: "
+        "Extra inputs are not permitted",
+        f"{cases}:11: case no context: context: Field required",
+        f"{cases}:13: case #4: name: Field required",
+        f"{cases}:14: case #4: context.channel: channel must be one of phone, chat, email, "
+        "social, web, mobile_app, in_store",
+    ]
+    out = captured.out.splitlines()
+    assert out[0] == "PASS cases.yaml: gold is premium"
+    assert out[-1] == "1 passed, 3 failed"
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"cases: [\n", "2: yaml: expected the node content, but found '<stream end>'"),
+        (
+            b"cases:\n  - name: \xff\n",
+            "2: yaml: not UTF-8 text (byte 0xff): save the file as UTF-8",
+        ),
+        (b"- name: x\n", "1: cases: a test file is a mapping with one key: cases (a list)"),
+        (b"", "1: cases: a test file is a mapping with one key: cases (a list)"),
+    ],
+    ids=["yaml-syntax", "not-utf8", "a-list", "empty"],
+)
+def test_test_counts_an_unreadable_case_file_as_failed(
+    content: bytes, error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that cannot be read: one error at its line, one failure, the other files run."""
+    (tmp_path / "policy.yaml").write_text(policy_text(GOOD_RULES))
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "good.yaml").write_text(ONE_GOOD_CASE)
+    bad = tmp_path / "tests" / "bad.yaml"
+    bad.write_bytes(content)
+
+    assert main(["policy", "test", "--policy", str(tmp_path)]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"{bad}:{error}"]
+    assert captured.out.splitlines()[-1] == "1 passed, 1 failed"
+
+
 def test_test_without_cases_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A policy with no test cases does not pass silently."""
     (tmp_path / "policy.yaml").write_text(policy_text(GOOD_RULES))
