@@ -5,9 +5,9 @@ A policy is one YAML file or a directory of them (``*.yaml`` / ``*.yml``, read i
 any other top-level key may be set in one file only.
 
 Policy text may come from anyone with admin rights (ValidatePolicy), so reading it is bounded:
-its size, its nesting, and no anchors or aliases (whose expansion grows exponentially with the
-text). Whatever the bytes, the outcome is a policy or a PolicyError at a line, never another
-exception.
+its size, its number of values, its nesting, and no anchors or aliases (whose expansion grows
+exponentially with the text). Whatever the bytes, the outcome is a policy or a PolicyError at a
+line, never another exception.
 """
 
 from __future__ import annotations
@@ -18,8 +18,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from tierline_server.policy.errors import Location, PolicyError
+
+try:
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]  # re-exported from yaml._yaml
+except ImportError as missing:  # only a PyYAML built from source without libyaml lacks it
+    raise ImportError(
+        "Tierline reads policies with libyaml, which PyYAML's wheels include; this PyYAML was "
+        "built without it: reinstall it from a wheel (pip install --force-reinstall pyyaml)"
+    ) from missing
 
 CONCATENATED_KEYS = frozenset({"rules", "segments"})
 
@@ -32,13 +43,20 @@ MAX_POLICY_BYTES = 1024 * 1024
 Compiling this much takes a few seconds of CPU with PyYAML's pure-Python parser; nothing larger
 is read."""
 
+MAX_VALUES = 100_000
+"""Most YAML values (mappings, lists and scalars) in one policy, all its files together. The
+default policy has 672; a policy of 1 MiB written like it has about 85,000. Parsing costs per
+value, not per byte: without this, 1 MiB of ``[x,x,x,...]`` would parse for a minute.
+"""
+
 MAX_NESTING_DEPTH = 64
 """Deepest nesting of mappings and lists. A condition nested 30 levels deep fits; deeper text
 would only exhaust the parser's recursion."""
 
 
 class _Mark(Protocol):
-    """A position in YAML text (PyYAML's pure-Python and C parsers each have a Mark class)."""
+    """A position in YAML text (PyYAML's Python code and its libyaml binding each have a Mark
+    class)."""
 
     line: int
 
@@ -53,36 +71,66 @@ class LocatedDict(dict[str, Any]):
     location: Location
 
 
-class _LocatingLoader(yaml.SafeLoader):
-    """SafeLoader (no tags that build objects, so a policy never runs code) with locations,
-    bounded nesting, and no anchors, aliases or explicit tags (``!!int``, ``!!binary``: a policy
-    needs plain values only, and PyYAML's constructors fail on some tagged ones with any
-    exception)."""
+class ValueBudget:
+    """How many more YAML values may be read: one budget for all the files of a policy."""
 
-    source_name = "<policy>"
-    depth = 0
+    def __init__(self, limit: int = MAX_VALUES) -> None:
+        self.limit = limit
+        self.remaining = limit
+
+    def spend(self, location: Location) -> None:
+        """Count one value; PolicyError at ``location`` once the budget is exceeded."""
+        self.remaining -= 1
+        if self.remaining < 0:
+            raise PolicyError(
+                location, "yaml", f"more than {self.limit:,} values (mappings, lists and scalars)"
+            )
+
+
+class _LocatingLoader(Composer, CParser, SafeConstructor, Resolver):
+    """PyYAML's safe loader (no tags that build objects, so a policy never runs code) with
+    locations, a budget of values, bounded nesting, and no anchors, aliases or explicit tags
+    (``!!int``, ``!!binary``: a policy needs plain values only, and PyYAML's constructors fail
+    on some tagged ones with any exception).
+
+    Events come from libyaml's parser (C, bundled with PyYAML's wheels): PyYAML's own parser
+    spends tens of microseconds per value in Python. The composer above it is PyYAML's, in
+    Python, so that every node passes the checks of ``compose_node`` before it exists.
+    """
+
+    def __init__(self, text: str, name: str, budget: ValueBudget) -> None:
+        CParser.__init__(self, text)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self.source_name = name
+        self.budget = budget
+        self.depth = 0
 
     def location(self, mark: _Mark | None) -> Location:
         """Where ``mark`` is, as a file and a 1-based line (0 when unknown)."""
         return Location(self.source_name, mark.line + 1 if mark else 0)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        """Compose one node, refusing anchors, aliases and nesting past MAX_NESTING_DEPTH.
+        """Compose one node, refusing anchors, aliases, tags, nesting past MAX_NESTING_DEPTH and
+        values past the budget.
 
         Checked on the event before it is composed: an alias bomb is refused at its first
         anchor, and 5,000 nested brackets at the 65th, long before the parser's recursion.
         Anchors are refused, not expanded under a budget: a policy has no need for them.
         """
-        event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
-        if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
+        event = self.peek_event()
+        if not isinstance(event, yaml.NodeEvent):  # the composer asks only when a node follows
+            return super().compose_node(parent, index)
+        if event.anchor is not None:
             sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
             raise PolicyError(
                 self.location(event.start_mark), "yaml", f"{_ALIASES} (found {sign}{event.anchor})"
             )
-        if getattr(event, "tag", None) is not None:
-            raise PolicyError(
-                self.location(event.start_mark), "yaml", f"{_TAGS} (found {event.tag})"
-            )
+        tag = getattr(event, "tag", None)  # scalars and collections have one, aliases not
+        if tag is not None:
+            raise PolicyError(self.location(event.start_mark), "yaml", f"{_TAGS} (found {tag})")
+        self.budget.spend(self.location(event.start_mark))
         if not isinstance(event, yaml.CollectionStartEvent):
             return super().compose_node(parent, index)
         if self.depth >= MAX_NESTING_DEPTH:
@@ -126,7 +174,7 @@ class _LocatingLoader(yaml.SafeLoader):
         return mapping
 
 
-_LocatingLoader.add_constructor(
+_LocatingLoader.add_constructor(  # type: ignore[type-var]  # the stubs know PyYAML's loaders only
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _LocatingLoader.construct_located_mapping,
 )
@@ -185,17 +233,18 @@ def decode(data: bytes, name: str) -> str:
         ) from None
 
 
-def load_yaml(text: str, name: str) -> Any:
-    """Parse one YAML document with locations; every problem is ``name:line: yaml: reason``."""
-    try:
-        loader = _LocatingLoader(text)  # checks every character up front
-    except yaml.reader.ReaderError as error:
-        line = text.count("\n", 0, error.position) + 1
-        reason = f"character #x{error.character:04x} is not allowed: {error.reason}"
-        raise PolicyError(Location(name, line), "yaml", reason) from None
-    loader.source_name = name
+def load_yaml(text: str, name: str, budget: ValueBudget | None = None) -> Any:
+    """Parse one YAML document with locations; every problem is ``name:line: yaml: reason``.
+
+    ``budget`` is shared by the documents of one policy; by default the document has its own.
+    """
+    loader = _LocatingLoader(text, name, budget or ValueBudget())
     try:
         return loader.get_single_data()
+    except yaml.reader.ReaderError as error:  # libyaml counts its position in UTF-8 bytes
+        line = text.encode()[: error.position].count(b"\n") + 1
+        reason = f"character #x{error.character:04x} is not allowed: {error.reason}"
+        raise PolicyError(Location(name, line), "yaml", reason) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         raise PolicyError(loader.location(mark), "yaml", str(error.problem or error)) from None
@@ -203,9 +252,9 @@ def load_yaml(text: str, name: str) -> Any:
         loader.dispose()
 
 
-def parse_text(text: str, name: str) -> LocatedDict:
+def parse_text(text: str, name: str, budget: ValueBudget | None = None) -> LocatedDict:
     """Parse one policy file's YAML, which must be a mapping."""
-    document = load_yaml(text, name)
+    document = load_yaml(text, name, budget)
     if not isinstance(document, LocatedDict):
         raise PolicyError(Location(name, 1), "policy", "a policy file must be a YAML mapping")
     return document
@@ -242,9 +291,10 @@ def read_policy_source(path: Path) -> PolicySource:
             )
     digest = hashlib.sha256()
     documents = []
+    budget = ValueBudget()
     for file, data in zip(files, contents, strict=True):
         digest.update(file.name.encode() + b"\0" + data)
-        documents.append(parse_text(decode(data, str(file)), str(file)))
+        documents.append(parse_text(decode(data, str(file)), str(file), budget))
     return PolicySource(merge_documents(documents), digest.hexdigest(), tuple(map(str, files)))
 
 

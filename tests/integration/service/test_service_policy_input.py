@@ -147,12 +147,12 @@ CANDIDATE_ERRORS = [
     ),
     pytest.param(
         default_policy_text() + "deep: " + "[" * 5_000 + "]" * 5_000 + "\n",
-        f"yaml: nested more than {MAX_NESTING_DEPTH} mappings or lists deep",
+        "yaml: exceeded maximum nesting depth",
         id="5000-deep",
     ),
     pytest.param(
         default_policy_text().replace("policy: default", "policy: def\0ault"),
-        "yaml: character #x0000 is not allowed: special characters are not allowed",
+        "yaml: character #x0000 is not allowed: control characters are not allowed",
         id="nul-byte",
     ),
     pytest.param(
@@ -222,8 +222,8 @@ UNREADABLE: dict[str, tuple[bytes, str]] = {
     # name: (the content of one more file in the policy's directory, the error after file:)
     "nul": (b"policy: def\0ault\n", "1: yaml: character #x0000 is not allowed"),
     "not-utf8": (b"policy: \xff\n", "1: yaml: not UTF-8 text (byte 0xff)"),
-    "5000-deep": (
-        b"deep: " + b"[" * 5_000 + b"]" * 5_000 + b"\n",
+    "65-deep": (
+        b"deep: " + b"[" * MAX_NESTING_DEPTH + b"]" * MAX_NESTING_DEPTH + b"\n",
         f"1: yaml: nested more than {MAX_NESTING_DEPTH} mappings or lists deep",
     ),
     "alias-bomb": (ALIAS_BOMB.encode(), "1: yaml: anchors and aliases"),

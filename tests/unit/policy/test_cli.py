@@ -163,7 +163,7 @@ def test_test_reports_malformed_cases_at_their_lines_and_counts_them_failed(
 @pytest.mark.parametrize(
     ("content", "error"),
     [
-        (b"cases: [\n", "2: yaml: expected the node content, but found '<stream end>'"),
+        (b"cases: [\n", "2: yaml: did not find expected node content"),
         (
             b"cases:\n  - name: \xff\n",
             "2: yaml: not UTF-8 text (byte 0xff): save the file as UTF-8",

@@ -317,7 +317,7 @@ RULE_ERRORS = [
           when: {tier: gold
           grant: {perks: [{code: p}]}
         """,
-        "<candidate>:19: yaml: expected ',' or '}', but got ':'",
+        "<candidate>:19: yaml: did not find expected ',' or '}'",
         id="yaml-syntax-error",
     ),
 ]

@@ -18,7 +18,12 @@ from policy_support import DEFAULT_POLICY, policy_text
 from support.privileges import bound_by_file_permissions
 from tierline_server.policy.compiler import compile_policy_text, load_policy
 from tierline_server.policy.errors import PolicyInvalid
-from tierline_server.policy.source import MAX_FILE_BYTES, MAX_NESTING_DEPTH, MAX_POLICY_BYTES
+from tierline_server.policy.source import (
+    MAX_FILE_BYTES,
+    MAX_NESTING_DEPTH,
+    MAX_POLICY_BYTES,
+    MAX_VALUES,
+)
 
 T = TypeVar("T")
 
@@ -118,12 +123,16 @@ def test_nesting_up_to_the_limit_is_read() -> None:
     assert "<candidate>:1: policy: unknown section 'lists'" in errors
 
 
-@pytest.mark.parametrize("depth", [MAX_NESTING_DEPTH + 1, 5_000])
-def test_nesting_past_the_limit_is_refused(depth: int) -> None:
+@pytest.mark.parametrize(
+    ("depth", "reason"),
+    [
+        (MAX_NESTING_DEPTH + 1, f"nested more than {MAX_NESTING_DEPTH} mappings or lists deep"),
+        (5_000, "exceeded maximum nesting depth"),  # libyaml's own limit, met while reading ahead
+    ],
+)
+def test_nesting_past_the_limit_is_refused(depth: int, reason: str) -> None:
     """5,000 levels exhausted the parser's recursion (RecursionError) before the limit."""
-    assert text_errors(nested(depth)) == [
-        f"<candidate>:2: yaml: nested more than {MAX_NESTING_DEPTH} mappings or lists deep"
-    ]
+    assert text_errors(nested(depth)) == [f"<candidate>:2: yaml: {reason}"]
 
 
 def test_deep_block_nesting_is_refused_at_its_line() -> None:
@@ -136,10 +145,39 @@ def test_deep_block_nesting_is_refused_at_its_line() -> None:
     assert 3 < int(error.split(":")[1]) < 40
 
 
+DENSE_LINE = "- [" + "x, " * 40 + "]\n"
+"""41 values (a list and its 40 scalars) in 124 bytes: parsing costs per value, not per byte."""
+
+
+def dense_rules(values: int) -> str:
+    """``rules:`` with at least ``values`` values in DENSE_LINEs."""
+    return "rules:\n" + DENSE_LINE * -(-values // 41)
+
+
+def test_values_past_the_budget_are_refused_at_their_line() -> None:
+    """1 MiB of dense values took a minute to parse; reading stops at MAX_VALUES."""
+    text = "policy: dense\n" + dense_rules(MAX_VALUES)
+    # Before the rules: the top mapping, "policy", "dense", "rules" and the rules list.
+    line_of_value = 2 + -(-(MAX_VALUES + 1 - 5) // 41)
+    assert text_errors(text) == [
+        f"<candidate>:{line_of_value}: yaml: more than {MAX_VALUES:,} values "
+        "(mappings, lists and scalars)"
+    ]
+
+
+def test_the_value_budget_is_for_all_the_files_of_a_policy(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(policy_text(GOOD_RULE))
+    (tmp_path / "b.yaml").write_text(dense_rules(MAX_VALUES * 2 // 3))
+    (tmp_path / "c.yaml").write_text(dense_rules(MAX_VALUES * 2 // 3))
+    (error,) = file_errors(tmp_path)
+    assert error.startswith(f"{tmp_path / 'c.yaml'}:")
+    assert error.endswith(f"yaml: more than {MAX_VALUES:,} values (mappings, lists and scalars)")
+
+
 def test_a_nul_byte_is_refused_at_its_line() -> None:
     text = policy_text(GOOD_RULE).replace("gold}", "gold\0}", 1)
     assert text_errors(text) == [
-        "<candidate>:18: yaml: character #x0000 is not allowed: special characters are not allowed"
+        "<candidate>:18: yaml: character #x0000 is not allowed: control characters are not allowed"
     ]
 
 
