@@ -91,11 +91,8 @@ def policy_server(
 
 
 @pytest.fixture
-def admin(
-    policy_server: TierlineProcess, redis_url: str
-) -> Iterator[policy_admin_pb2_grpc.PolicyAdminServiceStub]:
+def admin(policy_server: TierlineProcess) -> Iterator[policy_admin_pb2_grpc.PolicyAdminServiceStub]:
     """PolicyAdmin on the module's server."""
-    load_customers(redis_url)
     with stub_on(policy_server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub) as stub:
         yield stub
 
