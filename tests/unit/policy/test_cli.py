@@ -67,6 +67,28 @@ def test_check_reports_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixt
     )
 
 
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (
+            b"policy: def\0ault\n",
+            "yaml: character #x0000 is not allowed: control characters are not allowed",
+        ),
+        (b"policy: \xff\n", "yaml: not UTF-8 text (byte 0xff): save the file as UTF-8"),
+        (b"deep: " + b"[" * 5_000 + b"]" * 5_000 + b"\n", "yaml: exceeded maximum nesting depth"),
+    ],
+    ids=["nul", "not-utf8", "5000-deep"],
+)
+def test_check_reports_an_unreadable_file_at_its_line_and_exits_1(
+    content: bytes, error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bytes YAML cannot take are an error like any other, not a traceback."""
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(content)
+    assert main(["policy", "check", "--policy", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"{path}:1: {error}", f"1 error(s) in {path}"]
+
+
 def test_test_runs_the_default_policy_cases(capsys: pytest.CaptureFixture[str]) -> None:
     """rules/tests: every case passes and every rule is exercised."""
     assert main(["policy", "test", "--policy", str(DEFAULT_POLICY)]) == 0
