@@ -22,6 +22,7 @@ import re
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from tierline_server.policy.compiler import compile_policy_text
@@ -108,8 +109,8 @@ def main() -> None:
     for label, note in NOTES.items():
         context = Context(channel="phone", attributes={"note": note})
         granted = "all-as" in {p.code for p in noted.decide(features, context).perks}
-        base = per_call_micros(lambda c=context: plain.decide(features, c), args.decisions)
-        with_rule = per_call_micros(lambda c=context: noted.decide(features, c), args.decisions)
+        base = per_call_micros(partial(plain.decide, features, context), args.decisions)
+        with_rule = per_call_micros(partial(noted.decide, features, context), args.decisions)
         print(
             f"   {label:<16} without the rule {base[0]:8.1f} / {base[1]:8.1f}   "
             f"with it {with_rule[0]:8.1f} / {with_rule[1]:8.1f}   granted: {granted}"
@@ -125,7 +126,7 @@ def main() -> None:
         ("1 MiB of - [x, x, ...]", dense("- [" + "x, " * 40 + "]\n")),
         ("1 MiB of - [[[...]]] 60 deep", dense("- " + "[" * 60 + "]" * 60 + "\n")),
     ]:
-        best = min(seconds(lambda t=text: compile_policy_text(t)) for _ in range(args.repeat))
+        best = min(seconds(partial(compile_policy_text, text)) for _ in range(args.repeat))
         print(f"   {label:<32} {best:8.3f}")
     print("Other processes on the machine skew these figures: compare rows of one run.")
 
