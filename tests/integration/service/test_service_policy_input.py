@@ -6,6 +6,7 @@ line; none stops decisions, raises a traceback or answers UNKNOWN."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shutil
 import signal
@@ -245,9 +246,11 @@ def test_serve_refuses_an_unreadable_policy_with_exit_2_and_a_message(
     for rules, error, process in started:
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 2, output
-        assert f"{rules / 'extra.yaml'}:{error}" in output
-        assert f"not serving: the policy at {rules} has errors" in output
         assert "Traceback" not in output
+        events = [json.loads(line) for line in output.splitlines()]  # every line is an event
+        (refusal,) = [event for event in events if event["event"] == "not serving"]
+        assert refusal["reason"] == f"the policy at {rules} has errors"
+        assert [e for e in refusal["errors"] if e.startswith(f"{rules / 'extra.yaml'}:{error}")]
 
 
 def test_reload_of_an_unreadable_policy_is_rejected_with_its_error(
@@ -265,10 +268,10 @@ def test_reload_of_an_unreadable_policy_is_rejected_with_its_error(
             assert only.message.startswith(f"{extra}:{error}")
 
 
-def test_sighup_with_an_unreadable_policy_is_a_rejected_reload_logged_in_one_line(
+def test_sighup_with_an_unreadable_policy_is_a_rejected_reload_logged_once(
     reloading_server: TierlineProcess, rules_dir: Path
 ) -> None:
-    """Counted as rejected, one line each in the log, no traceback; the old policy serves on."""
+    """Counted as rejected, one log event each, no traceback; the old policy serves on."""
     extra = rules_dir / "extra.yaml"
     with stub_on(reloading_server.target, entitlement_pb2_grpc.EntitlementServiceStub) as stub:
         served = stub.GetPolicy(pb.GetPolicyRequest(), timeout=TIMEOUT).policy
@@ -282,10 +285,11 @@ def test_sighup_with_an_unreadable_policy_is_a_rejected_reload_logged_in_one_lin
             assert stub.Decide(request("gold-1"), timeout=TIMEOUT).decision.policy_version
 
     assert reloading_server.stop() == 0
-    rejections = [line for line in reloading_server.output.splitlines() if "rejected" in line]
-    assert len(rejections) == len(UNREADABLE)
-    for line, (_, error) in zip(rejections, UNREADABLE.values(), strict=True):
-        assert f"reload rejected, still serving {served.version}: {extra}:{error}" in line
+    rejections = reloading_server.events("policy reload rejected")
+    assert [event["serving_version"] for event in rejections] == [served.version] * len(UNREADABLE)
+    for event, (_, error) in zip(rejections, UNREADABLE.values(), strict=True):
+        (message,) = event["errors"]
+        assert message.startswith(f"{extra}:{error}")
     assert "Traceback" not in reloading_server.output
 
 
