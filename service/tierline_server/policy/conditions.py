@@ -21,12 +21,12 @@ cannot turn "no threshold for this currency" into a match.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, TypeAlias
 
+import re2
 from tierline import money
 
 from tierline_server.policy.domain import Facts
@@ -61,6 +61,18 @@ _RANGE_HINT = {
     "number": " (numbers: at most 4 decimals, magnitude below 10^15)",
     "int": " (integers: 64-bit)",
 }
+
+MAX_PATTERN_MEMORY_BYTES = 1024 * 1024
+"""What RE2 may spend on one ``matches`` pattern: its compiled program and its matching cache.
+
+A pattern that needs more (``\\pL{1000}``, a 100 KB literal) does not compile; the default policy's
+patterns need a few KB. Past the cache, RE2 matches more slowly but still in linear time.
+"""
+
+_REGEX_RULES = (
+    "RE2 syntax: no backreferences or lookaround; "
+    f"at most {MAX_PATTERN_MEMORY_BYTES // 1024**2} MiB compiled"
+)
 
 _UNKNOWN_FIELD_HINT = "declare it under `features`, or use a context field or attributes.<key>"
 
@@ -212,9 +224,12 @@ def _leaf(
             errors.append(f"{where}: matches takes a regular expression string")
         else:
             try:
-                re.compile(value)
-            except re.error as error:
-                errors.append(f"{where}: regular expression {value!r} does not compile: {error}")
+                regex(value)
+            except re2.error as error:
+                errors.append(
+                    f"{where}: regular expression {value!r} does not compile: "
+                    f"{_re2_reason(error)} ({_REGEX_RULES})"
+                )
     elif op in ("in", "not_in"):
         if not isinstance(value, list) or not value:
             errors.append(f"{where}: {op} takes a non-empty list")
@@ -304,8 +319,19 @@ def fields_read(condition: Condition) -> set[str]:
 
 
 @lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def regex(pattern: str) -> Any:
+    """``pattern`` compiled by RE2, which matches in time linear in the value (it never
+    backtracks), so no value a caller sends can make a decision slow; raises ``re2.error``."""
+    options = re2.Options()
+    options.max_mem = MAX_PATTERN_MEMORY_BYTES
+    options.log_errors = False  # the compiler reports them, once, with file and line
+    options.never_capture = True  # only "does it match" is asked: no submatch bookkeeping
+    return re2.compile(pattern, options)
+
+
+def _re2_reason(error: re2.error) -> str:
+    reason = error.args[0] if error.args else ""
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
 
 
 def order_currency(leaf: MoneyCompare, facts: Facts) -> str:
@@ -330,7 +356,10 @@ def leaf_holds(leaf: Leaf, facts: Facts) -> bool:
         return (leaf.field in facts.present) is expected
     actual = facts.values[leaf.field]
     if op in ("matches", "not_matches"):
-        return (_regex(expected).search(str(actual)) is not None) == (op == "matches")
+        # Searched as UTF-8 bytes, which RE2 reads natively: with str the binding would also map
+        # each offset back to characters, work this yes/no question does not need.
+        found = regex(expected).search(str(actual).encode()) is not None
+        return found == (op == "matches")
     return _compares(op, actual, expected)
 
 

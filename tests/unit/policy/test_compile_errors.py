@@ -19,6 +19,7 @@ PARITY = (
     "reads `channel` but grants service level, SLA or perks; "
     "with channel_parity on, channel may steer routing only"
 )
+RE2_RULES = "RE2 syntax: no backreferences or lookaround; at most 1 MiB compiled"
 MINIMAL_BASELINE = """\
 baseline:
   service_level: standard
@@ -156,8 +157,38 @@ RULE_ERRORS = [
           grant: {perks: [{code: p}]}
         """,
         "<candidate>:18: rule x: when.attributes.code.matches: regular expression '^(spring' "
-        "does not compile: missing ), unterminated subpattern at position 1",
+        f"does not compile: missing ): ^(spring ({RE2_RULES})",
         id="bad-regex",
+    ),
+    pytest.param(
+        r"""
+        - id: x
+          when: {attributes.code: {matches: '^(a+)\1$'}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.attributes.code.matches: regular expression '^(a+)\\\\1$' "
+        f"does not compile: invalid escape sequence: \\1 ({RE2_RULES})",
+        id="regex-backreference",
+    ),
+    pytest.param(
+        """
+        - id: x
+          when: {attributes.code: {matches: "^(?!test-)"}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.attributes.code.matches: regular expression '^(?!test-)' "
+        f"does not compile: invalid perl operator: (?! ({RE2_RULES})",
+        id="regex-lookahead",
+    ),
+    pytest.param(
+        """
+        - id: x
+          when: {attributes.code: {matches: "\\\\pL{1000}"}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.attributes.code.matches: regular expression '\\\\pL{1000}' "
+        f"does not compile: pattern too large - compile failed ({RE2_RULES})",
+        id="regex-too-large",
     ),
     pytest.param(
         """
@@ -287,7 +318,7 @@ RULE_ERRORS = [
           when: {tier: gold
           grant: {perks: [{code: p}]}
         """,
-        "<candidate>:19: yaml: expected ',' or '}', but got ':'",
+        "<candidate>:19: yaml: did not find expected ',' or '}'",
         id="yaml-syntax-error",
     ),
     pytest.param(

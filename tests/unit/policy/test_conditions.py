@@ -104,7 +104,7 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("{order_value: {exists: false}}", {}, {}, True),
     ("{order_value: {exists: false}}", {}, {"order_value": 0}, False),
     ("{intent: {exists: true}}", {}, {"intent": ""}, False),
-    # matches: a Python regular expression searched in the value
+    # matches: an RE2 regular expression searched in the value; `$` is the end of the value
     ('{attributes.code: {matches: "^A[0-9]+$"}}', {}, {"attributes": {"code": "A123"}}, True),
     ('{attributes.code: {matches: "^A[0-9]+$"}}', {}, {"attributes": {"code": "A12b"}}, False),
     ('{attributes.code: {matches: "^A[0-9]+$"}}', {}, {"attributes": {"code": "a123"}}, False),
@@ -112,6 +112,9 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ('{intent: {matches: "bill"}}', {}, {"intent": "rebilling"}, True),
     ('{region: {matches: "^(eu|uk)$"}}', {}, {}, True),
     ('{region: {matches: "^(eu|uk)$"}}', {"region": "us"}, {}, False),
+    ('{attributes.code: {matches: "^A[0-9]+$"}}', {}, {"attributes": {"code": "A1\n"}}, False),
+    (r'{attributes.code: {matches: "^A\\d$"}}', {}, {"attributes": {"code": "A3"}}, True),
+    (r'{attributes.code: {matches: "^A\\d$"}}', {}, {"attributes": {"code": "A\u0663"}}, False),
     # attributes.<key>
     ("{attributes.campaign: spring}", {}, {"attributes": {"campaign": "spring"}}, True),
     ("{attributes.campaign: spring}", {}, {"attributes": {"campaign": "autumn"}}, False),
@@ -250,6 +253,25 @@ def test_combination(
 ) -> None:
     """all / any / not and implicit conjunction combine as boolean logic."""
     assert probe_holds(when, features, context) is expected
+
+
+NESTED_QUANTIFIER = '{attributes.note: {matches: "^(a+)+$"}}'
+"""A pattern a backtracking engine takes exponential time on, for values of a's and one other."""
+
+
+@pytest.mark.timeout(30)  # a backtracking engine takes seconds at 28 bytes, years at 10 KB
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        pytest.param("a" * 27 + "!", False, id="28-bytes"),
+        pytest.param("a" * 10_239 + "!", False, id="10-KB"),
+        pytest.param("a" * 10_240, True, id="10-KB-matching"),
+        pytest.param("", False, id="empty"),
+    ],
+)
+def test_a_nested_quantifier_decides_in_linear_time(note: str, expected: bool) -> None:
+    """Whatever value a caller sends, a `matches` condition costs time linear in it."""
+    assert probe_holds(NESTED_QUANTIFIER, {}, {"attributes": {"note": note}}) is expected
 
 
 def test_normalise_pushes_not_to_the_leaves() -> None:
