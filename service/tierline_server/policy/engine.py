@@ -16,12 +16,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import itertools
+import platform
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import cache
 from typing import Any
 
+from tierline_server import engine_build
 from tierline_server.policy import conditions
 from tierline_server.policy.conditions import All, AnyOf, Compare, Condition, MoneyCompare
 from tierline_server.policy.domain import Facts
@@ -57,10 +59,11 @@ def _durable() -> Any:
     """Import durable-rules once, with a clear error where it cannot load."""
     try:
         from durable import engine
-    except ImportError as error:  # e.g. Python 3.13: undefined symbol PyEval_CallObject
+    except ImportError as error:  # e.g. 3.13, source built unchanged: undefined PyEval_CallObject
         raise EngineUnavailable(
-            f"the rule engine (durable-rules 2.0.28) cannot load on this Python: {error}. "
-            "Tierline's server needs CPython 3.10, 3.11 or 3.12."
+            f"the rule engine ({engine_build.ENGINE} {engine_build.VERSION}) cannot load on Python "
+            f"{platform.python_version()}: {error}. Build and install it for this Python with: "
+            f"{engine_build.install_command()}"
         ) from error
     _tune_malloc()
     return engine
