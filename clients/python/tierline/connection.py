@@ -21,12 +21,14 @@ ENTITLEMENT_SERVICE = "tierline.v1.EntitlementService"
 LOAD_BALANCING_POLICY = "round_robin"
 USER_AGENT = "tierline-python"
 
-INITIAL_RECONNECT_BACKOFF_MS = 250
+INITIAL_RECONNECT_BACKOFF_MS = 20
 MAX_RECONNECT_BACKOFF_MS = 2_000
 """gRPC's defaults are 1 s growing to 120 s: after an outage a client could keep falling back
 for two minutes after the service is back. Tierline is an internal service a few hops away:
-reconnect sooner. (``grpc.min_reconnect_backoff_ms`` is left alone: despite its name, gRPC
-uses it as the minimum time a connection attempt may take, 20 s by default.)"""
+reconnect sooner, and first of all within a call's deadline (50 ms), so that a connection a
+server closed as it rolled its workers onto a new policy is replaced while the call waits.
+(``grpc.min_reconnect_backoff_ms`` is left alone: despite its name, gRPC uses it as the minimum
+time a connection attempt may take, 20 s by default.)"""
 
 
 @dataclass(frozen=True)
@@ -111,19 +113,19 @@ def _duration(seconds: float) -> str:
 def service_config(retry: RetryPolicy | None = None) -> dict[str, Any]:
     """The gRPC service config: round_robin over all addresses, and the retry policy."""
     config: dict[str, Any] = {"loadBalancingConfig": [{LOAD_BALANCING_POLICY: {}}]}
+    # Wait for a connection, within the call's deadline, rather than fail at once while one is
+    # being made again: a server rolling its workers closes connections; a server that is down
+    # costs the deadline, after which the client answers with the baseline.
+    method: dict[str, Any] = {"name": [{"service": ENTITLEMENT_SERVICE}], "waitForReady": True}
+    config["methodConfig"] = [method]
     if retry is not None:
-        config["methodConfig"] = [
-            {
-                "name": [{"service": ENTITLEMENT_SERVICE}],
-                "retryPolicy": {
-                    "maxAttempts": retry.max_attempts,
-                    "initialBackoff": _duration(retry.initial_backoff),
-                    "maxBackoff": _duration(retry.max_backoff),
-                    "backoffMultiplier": retry.backoff_multiplier,
-                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
-                },
-            }
-        ]
+        method["retryPolicy"] = {
+            "maxAttempts": retry.max_attempts,
+            "initialBackoff": _duration(retry.initial_backoff),
+            "maxBackoff": _duration(retry.max_backoff),
+            "backoffMultiplier": retry.backoff_multiplier,
+            "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
+        }
         config["retryThrottling"] = {
             "maxTokens": retry.throttle_max_tokens,
             "tokenRatio": retry.throttle_ratio,

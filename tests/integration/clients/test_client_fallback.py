@@ -178,7 +178,8 @@ def test_never_reached_without_a_baseline_raises_service_unavailable(refused_tar
     with EntitlementClient(refused_target) as client:
         with pytest.raises(ServiceUnavailable, match="no baseline") as raised:
             client.decide("gold-1", "phone")
-        assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+        # It waited for a connection until the deadline (waitForReady), then gave up.
+        assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
         with pytest.raises(ServiceUnavailable):
             client.decide_batch([DecisionRequest("gold-1", "phone")])
         with pytest.raises(ServiceUnavailable):

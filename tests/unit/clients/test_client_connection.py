@@ -9,11 +9,12 @@ from tierline import Keepalive, RetryPolicy, TlsConfig
 from tierline.connection import call_metadata, channel_options, service_config
 
 
-def test_service_config_balances_round_robin_and_retries_unavailable_only() -> None:
+def test_service_config_balances_round_robin_waits_for_ready_and_retries() -> None:
     config = service_config(RetryPolicy())
     assert config["loadBalancingConfig"] == [{"round_robin": {}}]
     [method] = config["methodConfig"]
     assert method["name"] == [{"service": "tierline.v1.EntitlementService"}]
+    assert method["waitForReady"] is True
     assert method["retryPolicy"] == {
         "maxAttempts": 3,
         "initialBackoff": "0.005s",
@@ -34,7 +35,9 @@ def test_durations_are_protobuf_json() -> None:
 
 def test_no_retry_policy_without_retries() -> None:
     config = service_config(None)
-    assert "methodConfig" not in config
+    [method] = config["methodConfig"]
+    assert "retryPolicy" not in method
+    assert "retryThrottling" not in config
     assert config["loadBalancingConfig"] == [{"round_robin": {}}]
     assert dict(channel_options(None, None))["grpc.enable_retries"] == 0
 
