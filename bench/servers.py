@@ -160,7 +160,7 @@ def start_tierline(
     command = [
         sys.executable, "-m", "tierline_server.cli", "serve",
         "--listen", server.target, "--metrics-listen", f"127.0.0.1:{metrics_port}",
-        "--workers", str(processes), "--decision-log", "false",
+        "--workers", str(processes), "--decision-log", "false", "--insecure-no-auth",
         "--policy", str(POLICY), "--redis-url", redis_url, *extra_args,
     ]  # fmt: skip
     listening = _spawn(command, server, LISTENING)

@@ -17,6 +17,7 @@ from tierline_server.commands import policy as policy_commands
 from tierline_server.commands import report as report_commands
 from tierline_server.commands import serve as serve_commands
 from tierline_server.commands.output import errors
+from tierline_server.config import SettingError
 from tierline_server.policy.errors import EngineUnavailable
 
 
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status: int = args.handler(args)
-    except EngineUnavailable as error:
+    except (EngineUnavailable, SettingError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}")
         return 2
     return status

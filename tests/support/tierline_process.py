@@ -23,7 +23,12 @@ READY_LINE = "tierline listening on"
 
 
 class TierlineProcess:
-    """`tierline serve` in a subprocess; start() waits until health says SERVING."""
+    """`tierline serve` in a subprocess; start() waits until health says SERVING.
+
+    Without ``auth_file`` the server runs without authentication (--insecure-no-auth), as most
+    tests need nothing else; with one, callers must present the credentials it names.
+    ``credentials``: how to reach a server with TLS (for its health).
+    """
 
     def __init__(
         self,
@@ -31,6 +36,9 @@ class TierlineProcess:
         policy: Path | str = REPO / "rules",
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        *,
+        auth_file: Path | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.port = free_port()
         self.metrics_port = free_port()
@@ -46,8 +54,10 @@ class TierlineProcess:
             "--redis-timeout", "1",
             "--policy", str(policy),
             "--redis-url", redis_url,
+            *(["--auth-file", str(auth_file)] if auth_file else ["--insecure-no-auth"]),
             *extra_args,
         ]  # fmt: skip
+        self.credentials = credentials
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[str] | None = None
         self._lines: list[str] = []
@@ -98,9 +108,15 @@ class TierlineProcess:
         """Everything the server printed so far (while it runs)."""
         return self.output
 
+    def channel(self) -> grpc.Channel:
+        """A new channel to the server (TLS when it has ``credentials``)."""
+        if self.credentials is None:
+            return grpc.insecure_channel(self.target)
+        return grpc.secure_channel(self.target, self.credentials)
+
     def health(self, service: str = "") -> int | None:
         """The health status of ``service`` ('' = overall), or None when unreachable."""
-        with grpc.insecure_channel(self.target) as channel:
+        with self.channel() as channel:
             try:
                 response = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=service), timeout=0.5

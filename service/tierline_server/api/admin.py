@@ -6,6 +6,7 @@ import grpc
 from tierline.v1 import policy_admin_pb2 as pb
 from tierline.v1 import policy_admin_pb2_grpc as pb_grpc
 
+from tierline_server.api.auth import Identity
 from tierline_server.api.guard import Method
 from tierline_server.api.mapping import policy_error_messages
 from tierline_server.errors import NoReloader
@@ -29,7 +30,10 @@ class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[m
         self._reload = reload
 
     async def ValidatePolicy(  # noqa: N802 - gRPC method name
-        self, request: pb.ValidatePolicyRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ValidatePolicyRequest,
+        context: grpc.aio.ServicerContext,
+        caller: Identity,
     ) -> pb.ValidatePolicyResponse:
         """Every error of the candidate; nothing changes either way."""
         try:
@@ -43,7 +47,7 @@ class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[m
         )
 
     async def ReloadPolicy(  # noqa: N802 - gRPC method name
-        self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext, caller: Identity
     ) -> pb.ReloadPolicyResponse:
         """Re-read the configured path; a bad policy changes nothing and is reported."""
         if self._reload is None:
