@@ -13,14 +13,12 @@ from rich.markup import escape
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
-from tierline_server.commands.options import add_option
+from tierline_server.commands.connect import add_connection_options, open_channel
 from tierline_server.commands.output import errors, print_decision, print_decision_json
-from tierline_server.config import DEFAULT_LISTEN, Option, listen_address
 
 MINOR_UNITS = 2
 """Decimal places of --order-value (cents); currencies with other exponents pass minor units."""
 DEFAULT_TIMEOUT_SECONDS = 5.0
-TARGET = Option("--target", "address of a running service, host:port", listen_address)
 
 
 def register(groups: Any) -> None:
@@ -37,7 +35,7 @@ def register(groups: Any) -> None:
     )
     parser.add_argument("--explain", action="store_true", help="show why each rule matched")
     parser.add_argument("--json", action="store_true", help="print protobuf's canonical JSON")
-    add_option(parser, TARGET, DEFAULT_LISTEN)
+    add_connection_options(parser)
     parser.set_defaults(handler=decide_command)
 
 
@@ -82,7 +80,7 @@ def _channel(name: str) -> str:
 
 def decide_command(args: argparse.Namespace) -> int:
     """Print the decision; exit 1 with the status (and field violations) on an error."""
-    with grpc.insecure_channel(args.target) as channel:
+    with open_channel(args) as channel:
         stub = pb_grpc.EntitlementServiceStub(channel)
         try:
             response = stub.Decide(request_for(args), timeout=DEFAULT_TIMEOUT_SECONDS)
