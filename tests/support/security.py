@@ -62,6 +62,8 @@ class KeyPair:
 
     cert: Path
     key: Path
+    subject: str = ""
+    """A client certificate's subject, as the server reports it (RFC 2253)."""
 
 
 class Pki:
@@ -84,23 +86,23 @@ class Pki:
         """A server certificate for localhost and 127.0.0.1."""
         return self._issue(name, self.ca.issue_cert("localhost", "127.0.0.1"))
 
-    def client(self, common_name: str, organization: str = "Shop") -> KeyPair:
-        """A client certificate whose subject is ``CN=common_name,O=organization``."""
-        issued = self.ca.issue_cert(common_name=common_name, organization_name=organization)
-        return self._issue(f"client-{common_name}", issued)
+    def client(self, common_name: str) -> KeyPair:
+        """A client certificate for ``common_name`` (its subject in ``subject``)."""
+        issued = self.ca.issue_cert(
+            common_name=common_name, organization_name="Shop", organization_unit_name="Tests"
+        )
+        subject = f"CN={common_name},OU=Tests,O=Shop"
+        return self._issue(f"client-{common_name}", issued, subject)
 
-    def _issue(self, name: str, issued: trustme.LeafCert) -> KeyPair:
+    def _issue(self, name: str, issued: trustme.LeafCert, subject: str = "") -> KeyPair:
         pair = KeyPair(
-            self.directory / f"{self._name}-{name}.pem", self.directory / f"{self._name}-{name}.key"
+            self.directory / f"{self._name}-{name}.pem",
+            self.directory / f"{self._name}-{name}.key",
+            subject,
         )
         pair.cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
         issued.private_key_pem.write_to_path(str(pair.key))
         return pair
-
-
-def subject_of(common_name: str, organization: str = "Shop") -> str:
-    """The subject of Pki.client(common_name, organization), as the server reports it."""
-    return f"CN={common_name},O={organization}"
 
 
 def server_tls_args(pair: KeyPair, client_ca: Path | None = None) -> list[str]:
