@@ -82,9 +82,11 @@ class Pki:
         """The CA certificate, PEM."""
         return self.ca_file.read_bytes()
 
-    def server(self, name: str = "server") -> KeyPair:
-        """A server certificate for localhost and 127.0.0.1."""
-        return self._issue(name, self.ca.issue_cert("localhost", "127.0.0.1"))
+    def server(
+        self, name: str = "server", hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
+    ) -> KeyPair:
+        """A server certificate for ``hosts``."""
+        return self._issue(name, self.ca.issue_cert(*hosts))
 
     def client(self, common_name: str) -> KeyPair:
         """A client certificate for ``common_name`` (its subject in ``subject``)."""

@@ -27,7 +27,8 @@ class TierlineProcess:
 
     Without ``auth_file`` the server runs without authentication (--insecure-no-auth), as most
     tests need nothing else; with one, callers must present the credentials it names.
-    ``credentials``: how to reach a server with TLS (for its health).
+    ``credentials``: how to reach a server with TLS (for its health), and ``server_name`` the
+    name its certificate gives, when not the address.
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class TierlineProcess:
         *,
         auth_file: Path | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.port = free_port()
         self.metrics_port = free_port()
@@ -58,6 +60,9 @@ class TierlineProcess:
             *extra_args,
         ]  # fmt: skip
         self.credentials = credentials
+        self._channel_options = (
+            [("grpc.ssl_target_name_override", server_name)] if server_name else []
+        )
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[str] | None = None
         self._lines: list[str] = []
@@ -112,7 +117,7 @@ class TierlineProcess:
         """A new channel to the server (TLS when it has ``credentials``)."""
         if self.credentials is None:
             return grpc.insecure_channel(self.target)
-        return grpc.secure_channel(self.target, self.credentials)
+        return grpc.secure_channel(self.target, self.credentials, self._channel_options)
 
     def health(self, service: str = "") -> int | None:
         """The health status of ``service`` ('' = overall), or None when unreachable."""
