@@ -4,9 +4,12 @@ certificate rotated in place serving new handshakes without a restart."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import ssl
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 from service_support import TIMEOUT, ServerFactory, load_customers
 from support.metrics import metric, scrape
+from support.paths import REPO
 from support.redis_server import free_port
 from support.requests import request
 from support.security import (
@@ -249,3 +253,64 @@ def test_a_certificate_rotated_in_place_serves_new_handshakes_without_a_restart(
     assert server.process is not None
     assert server.process.pid == pid
     assert server.process.poll() is None
+
+
+def tierline(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tierline_server.cli", *args],
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 3,
+        check=False,
+    )
+
+
+def test_decide_and_health_from_the_command_line_over_mutual_tls_with_a_token(
+    server: TierlineProcess, pki: Pki, checkout: KeyPair, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKENS["support-lead"] + "\n")
+    tls = ["--target", f"localhost:{server.port}", "--tls-ca", str(pki.ca_file)]
+    client = ["--client-cert", str(checkout.cert), "--client-key", str(checkout.key)]
+
+    decided = tierline(
+        "decide", "gold-1", "--channel", "phone", "--explain", "--json", *tls, *client,
+        "--token-file", str(token_file),
+    )  # fmt: skip
+    healthy = tierline("health", *tls, *client)
+    refused = tierline("health", *tls)  # no client certificate: no handshake
+
+    assert decided.returncode == 0, decided.stderr
+    assert '"tier": "gold"' in decided.stdout
+    assert '"explanation"' in decided.stdout
+    assert (healthy.returncode, healthy.stdout.strip()) == (0, f"localhost:{server.port}: SERVING")
+    assert refused.returncode == 1
+    assert "no answer: UNAVAILABLE" in refused.stderr
+
+
+def test_decide_says_why_a_call_was_refused(
+    server: TierlineProcess, pki: Pki, checkout: KeyPair
+) -> None:
+    result = tierline(
+        "decide", "gold-1", "--channel", "phone", "--explain", "--target",
+        f"localhost:{server.port}", "--tls-ca", str(pki.ca_file),
+        "--client-cert", str(checkout.cert), "--client-key", str(checkout.key),
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert "PERMISSION_DENIED: caller checkout may not ask for explanations" in result.stderr
+
+
+def test_a_token_is_never_sent_without_tls(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKENS["call-center"])
+
+    result = tierline("decide", "gold-1", "--channel", "phone", "--token-file", str(token_file))
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: --token-file needs TLS (--tls, or --tls-ca): a token must not cross the network "
+        "in clear text"
+    )
