@@ -128,6 +128,11 @@ def listen_address(text: str) -> str:
     return text
 
 
+def optional_listen_address(text: str) -> str:
+    """'' (none), or host:port as listen_address takes it."""
+    return text and listen_address(text)
+
+
 def metrics_address(text: str) -> str:
     """host:port, or :port for the gRPC listener's host."""
     return text if text.startswith(":") and port(text[1:]) >= 0 else listen_address(text)
@@ -519,6 +524,13 @@ class ServerConfig:
         "host:port of the Prometheus /metrics endpoint (:port: on the gRPC listener's host; "
         "port 0: off)",
         metrics_address,
+    )
+    health_listen: str = setting(
+        "",
+        "--health-listen",
+        "host:port of a plaintext listener with gRPC health only, for probes that cannot speak "
+        "TLS (the kubelet's gRPC probes, a container health check); '' = none",
+        optional_listen_address,
     )
     max_in_flight: int = setting(
         DEFAULT_MAX_IN_FLIGHT,

@@ -102,6 +102,13 @@ class TierlineServer:
                 ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MIN_PING_MS),
             ],
         )
+        # Health alone, in plaintext, for probes that cannot speak TLS: it tells no more than the
+        # health service on the main port, which is open to all.
+        self.health_server = (
+            grpc.aio.server(options=[("grpc.so_reuseport", int(share_port))])
+            if config.health_listen
+            else None
+        )
         self.port = 0
         self._services = [ENTITLEMENT.full_name] + (
             [ADMIN.full_name] if config.enable_admin else []
@@ -148,6 +155,10 @@ class TierlineServer:
             credentials = tls.server_credentials(self._certificates)
             self.port = self.server.add_secure_port(self.config.listen, credentials)
         await self.server.start()
+        if self.health_server is not None:
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            self.health_server.add_insecure_port(self.config.health_listen)
+            await self.health_server.start()
         await self._report_redis()
         await self._set_health(SERVING)
         self._probe = asyncio.create_task(self._probe_redis())
@@ -182,6 +193,8 @@ class TierlineServer:
         await self._close()
 
     async def _close(self) -> None:
+        if self.health_server is not None:
+            await self.health_server.stop(None)
         self._stopping.set()
         if self._probe is not None:
             await self._probe

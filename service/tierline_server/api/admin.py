@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 from tierline.v1 import policy_admin_pb2 as pb
 from tierline.v1 import policy_admin_pb2_grpc as pb_grpc
@@ -13,6 +15,8 @@ from tierline_server.errors import NoReloader
 from tierline_server.policy.compiler import compile_policy_text
 from tierline_server.policy.errors import PolicyInvalid
 from tierline_server.reloads import Reload
+
+log = logging.getLogger(__name__)
 
 CANDIDATE_NAME = "<candidate>"
 
@@ -52,6 +56,7 @@ class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[m
         """Re-read the configured path; a bad policy changes nothing and is reported."""
         if self._reload is None:
             raise NoReloader("this server was not started by `tierline serve`: nothing reloads it")
+        log.info("ReloadPolicy called by %s", caller.name)  # who changed the policy, for audits
         result = await self._reload()
         return pb.ReloadPolicyResponse(
             reloaded=result.reloaded,

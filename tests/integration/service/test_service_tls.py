@@ -314,3 +314,30 @@ def test_a_token_is_never_sent_without_tls(tmp_path: Path) -> None:
         "error: --token-file needs TLS (--tls, or --tls-ca): a token must not cross the network "
         "in clear text"
     )
+
+
+def test_a_plaintext_listener_answers_health_only_for_probes_that_cannot_speak_tls(
+    start_server: ServerFactory, redis_url: str, pki: Pki
+) -> None:
+    port = free_port()
+    start_server(
+        redis_url,
+        extra_args=[
+            *server_tls_args(pki.server(), pki.ca_file),
+            "--health-listen",
+            f"127.0.0.1:{port}",
+        ],
+        credentials=tls_credentials(pki.ca_file, pki.client("probe")),
+    )
+
+    probe = tierline(
+        "health", "--target", f"127.0.0.1:{port}", "--service", "tierline.v1.EntitlementService"
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = entitlement_pb2_grpc.EntitlementServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as decide_there:
+            stub.Decide(request(), timeout=TIMEOUT)
+
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().endswith("SERVING")
+    assert decide_there.value.code() == grpc.StatusCode.UNIMPLEMENTED
