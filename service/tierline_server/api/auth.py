@@ -118,6 +118,9 @@ class _CallerEntry(BaseModel):
     @pydantic.field_validator("token_sha256", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
+        given = value if isinstance(value, list) else [value]
+        if any(isinstance(each, int | float) for each in given):
+            raise ValueError("YAML read a hash as a number: put each hash in quotes")
         return [value] if isinstance(value, str) else value
 
     @pydantic.field_validator("token_sha256")

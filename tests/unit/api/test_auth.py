@@ -193,6 +193,8 @@ def test_every_refusal_reason_is_a_label_of_the_metric() -> None:
          " {name: c, permissions: [admin], certificate_subject: CN=x}]",
          "callers[1] (c): the certificate subject of a"),
         ("callers: [{name: a, permission: [decide]}]", "callers[0].permission: Extra inputs"),
+        ("callers: [{name: a, permissions: [decide], token_sha256: " + "1" * 64 + "}]",
+         "callers[0].token_sha256: YAML read a hash as a number: put each hash in quotes"),
         ("callers: [unclosed", "not valid YAML"),
         ("[]", "(the file): Input should be a valid dictionary"),
     ],
