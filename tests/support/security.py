@@ -4,6 +4,7 @@ committed), callers files with known tokens, and gRPC channels that present them
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,7 @@ class Pki:
         self.ca_file = directory / f"{name}.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
         self._name = name
+        self._issued = itertools.count(1)  # each certificate in files of its own
 
     @property
     def ca_pem(self) -> bytes:
@@ -97,11 +99,8 @@ class Pki:
         return self._issue(f"client-{common_name}", issued, subject)
 
     def _issue(self, name: str, issued: trustme.LeafCert, subject: str = "") -> KeyPair:
-        pair = KeyPair(
-            self.directory / f"{self._name}-{name}.pem",
-            self.directory / f"{self._name}-{name}.key",
-            subject,
-        )
+        stem = f"{self._name}-{name}-{next(self._issued)}"
+        pair = KeyPair(self.directory / f"{stem}.pem", self.directory / f"{stem}.key", subject)
         pair.cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
         issued.private_key_pem.write_to_path(str(pair.key))
         return pair

@@ -41,11 +41,6 @@ TIMEOUT = 5.0
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
 def call_center(pki: Pki) -> KeyPair:
     """A client certificate (a caller by its subject: decide only)."""
     return pki.client("call-center-desk")

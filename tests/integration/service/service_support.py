@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -10,6 +13,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from support.customers import write_features
+from support.paths import REPO
 from support.security import with_token
 from support.tierline_process import TierlineProcess
 from tierline import connection
@@ -64,6 +68,19 @@ def stub_on(
     sends it."""
     with grpc.insecure_channel(target, options=CLIENT_OPTIONS if retrying else None) as channel:
         yield stub_type(with_token(channel, token) if token else channel)
+
+
+def tierline(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the tierline CLI; wide columns so that a table is not wrapped."""
+    return subprocess.run(
+        [sys.executable, "-m", "tierline_server.cli", *args],
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 3,
+        check=False,
+    )
 
 
 def bad_request(error: grpc.RpcError) -> list[tuple[str, str]]:

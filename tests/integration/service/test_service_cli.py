@@ -4,14 +4,10 @@ a real Redis."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from grpc_health.v1 import health_pb2
-from service_support import TIMEOUT, ServerFactory
-from support.paths import REPO
+from service_support import ServerFactory, tierline
 from support.redis_server import RedisServer
 from support.tierline_process import TierlineProcess, free_port
 from support.waiting import wait_for
@@ -19,19 +15,6 @@ from support.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-def tierline(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the tierline CLI; wide columns so that the table is not wrapped."""
-    return subprocess.run(
-        [sys.executable, "-m", "tierline_server.cli", *args],
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 3,
-        check=False,
-    )
 
 
 def test_decide_prints_the_decision_as_a_table(server: TierlineProcess) -> None:

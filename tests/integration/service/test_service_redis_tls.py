@@ -4,14 +4,12 @@ trustme."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from grpc_health.v1 import health_pb2
-from service_support import TIMEOUT, ServerFactory, stub_on
+from service_support import TIMEOUT, ServerFactory, stub_on, tierline
 from support.metrics import metric, scrape
 from support.paths import REPO
 from support.redis_server import RedisServer, RedisTls
@@ -67,17 +65,6 @@ def tls_args(files: RedisTls, *, client_certificate: bool = True) -> list[str]:
             str(files.client_key),
         ]
     return args
-
-
-def tierline(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tierline_server.cli", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 3,
-        check=False,
-    )
 
 
 def decide(target: str, customer_id: str) -> pb.Decision:

@@ -4,12 +4,9 @@ certificate rotated in place serving new handshakes without a restart."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import ssl
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,9 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
-from service_support import TIMEOUT, ServerFactory, load_customers
+from service_support import TIMEOUT, ServerFactory, load_customers, tierline
 from support.metrics import metric, scrape
-from support.paths import REPO
 from support.redis_server import free_port
 from support.requests import request
 from support.security import (
@@ -40,11 +36,6 @@ from tierline.v1 import entitlement_pb2_grpc
 pytestmark = pytest.mark.integration
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")
@@ -253,18 +244,6 @@ def test_a_certificate_rotated_in_place_serves_new_handshakes_without_a_restart(
     assert server.process is not None
     assert server.process.pid == pid
     assert server.process.poll() is None
-
-
-def tierline(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tierline_server.cli", *args],
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 3,
-        check=False,
-    )
 
 
 def test_decide_and_health_from_the_command_line_over_mutual_tls_with_a_token(
