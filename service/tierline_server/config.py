@@ -237,6 +237,7 @@ DEFAULT_REDIS_CONNECT_TIMEOUT_SECONDS = 0.25
 DEFAULT_REDIS_HEALTH_CHECK_SECONDS = 30
 DEFAULT_BREAKER_FAILURES = 5
 DEFAULT_BREAKER_COOLDOWN_SECONDS = 1.0
+DEFAULT_REDIS_MAX_VALUE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,12 @@ class RedisSettings:
         "--breaker-cooldown",
         "seconds the circuit stays open before one lookup probes Redis again",
         seconds,
+    )
+    max_value_bytes: int = setting(
+        DEFAULT_REDIS_MAX_VALUE_BYTES,
+        "--redis-max-value-bytes",
+        "longest feature value read; a longer one is left in Redis and counts as undecodable",
+        positive_int,
     )
 
 
@@ -513,6 +520,13 @@ class ServerConfig:
         "--workers",
         "serving processes sharing the port, each with its own engine (default: usable CPUs)",
         positive_int,
+    )
+    pin_workers: bool = setting(
+        False,
+        "--pin-workers",
+        "pin each worker to one of the usable CPUs (worker i to the i-th): faster when the server "
+        "has its CPUs to itself, harmful when other processes are pinned to the same ones",
+        boolean,
     )
     watch: bool = setting(
         False, "--watch", "reload the policy when its files change (checked every second)",

@@ -21,7 +21,7 @@ from tierline_server.policy.decider import Decider
 from tierline_server.policy.domain import Context, Decision
 
 BATCH_EVAL_CHUNK = 16
-"""Batch items evaluated between two yields to the event loop (about 2 ms of rules)."""
+"""Batch items evaluated between two yields to the event loop."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ class DecisionService:
             if index % BATCH_EVAL_CHUNK == 0:
                 _check(deadline)
                 if index:
-                    # A 1000-item batch is ~100 ms of rules: give way so that other requests'
-                    # Redis replies are read within their budget instead of timing out.
+                    # A long batch gives way now and then, so that calls behind it are not
+                    # held up for its whole length.
                     await asyncio.sleep(0)
             outcome = self._evaluate(request, lookup, started, lookup_ns)
             if self._log is not None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tierline_server.features.lookup import FeatureSource
+from tierline_server.features.lookup import BadRecord, FeatureSource
 from tierline_server.features.redis_client import ErrorKind
 
 LATENCY_BUCKETS = (
@@ -176,11 +176,19 @@ class Metrics:
             "tierline_decision_log_queue_entries",
             "Decisions waiting to be written to the decision log.",
             registry=registry,
+            multiprocess_mode="livesum",
         )
         self.decision_log_write_duration = Histogram(
             "tierline_decision_log_write_duration_seconds",
             "Time to write one batch of decisions to the stream (one script call), failures too.",
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.bad_feature_records = Counter(
+            "tierline_bad_feature_records_total",
+            "Customer records read from Redis that were malformed, by reason (the customer is "
+            "treated as unknown, or the bad values as undecodable; Redis is not at fault).",
+            ["reason"],
             registry=registry,
         )
         self._initialise_labels()
@@ -202,6 +210,8 @@ class Metrics:
                 self.auth_refusals.labels(method, reason)
         for reason in DECISION_LOG_DROPS:
             self.decision_log_dropped.labels(reason)
+        for bad in BadRecord:
+            self.bad_feature_records.labels(bad.value)
 
     def track_policy(
         self, *, name: str, version: str, checksum: str, rules: Iterable[str],

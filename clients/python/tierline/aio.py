@@ -17,7 +17,6 @@ from tierline.errors import describe, from_rpc_error
 from tierline.interaction import Channel, DecisionRequest, RequestFields
 from tierline.model import BatchResult, Decision, PolicyInfo
 from tierline.v1 import entitlement_pb2 as pb
-from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -34,8 +33,7 @@ class AsyncEntitlementClient(ClientBase):
     """
 
     def _connect(self) -> None:
-        self._channel = self._open_channel(grpc.aio.insecure_channel, grpc.aio.secure_channel)
-        self._stub = pb_grpc.EntitlementServiceStub(self._channel)
+        self._open_channels(grpc.aio.insecure_channel, grpc.aio.secure_channel)
         self._background: set[asyncio.Task[None]] = set()
 
     async def decide(
@@ -97,7 +95,8 @@ class AsyncEntitlementClient(ClientBase):
         for task in list(self._background):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._channel.close()
+        for channel in self._channels:
+            await channel.close()
 
     async def __aenter__(self) -> AsyncEntitlementClient:
         return self

@@ -15,7 +15,6 @@ from tierline.errors import describe, from_rpc_error
 from tierline.interaction import Channel, DecisionRequest, RequestFields
 from tierline.model import BatchResult, Decision, PolicyInfo
 from tierline.v1 import entitlement_pb2 as pb
-from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -47,11 +46,12 @@ class EntitlementClient(ClientBase):
         retry: gRPC's retries of UNAVAILABLE; ``None`` for none.
         keepalive: HTTP/2 keepalive settings; ``None`` for gRPC's defaults.
         channel_options: raw gRPC channel arguments, overriding the client's.
+        connections: connections per address, used in turn: a server spreads connections (not
+            calls) over its worker processes.
     """
 
     def _connect(self) -> None:
-        self._channel = self._open_channel(grpc.insecure_channel, grpc.secure_channel)
-        self._stub = pb_grpc.EntitlementServiceStub(self._channel)
+        self._open_channels(grpc.insecure_channel, grpc.secure_channel)
 
     def decide(
         self,
@@ -124,7 +124,8 @@ class EntitlementClient(ClientBase):
 
     def close(self) -> None:
         """Close the connections; calls in flight are cancelled."""
-        self._channel.close()
+        for channel in self._channels:
+            channel.close()
 
     def __enter__(self) -> EntitlementClient:
         return self

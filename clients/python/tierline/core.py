@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import metadata
 from typing import Any, TypeVar
 
@@ -29,6 +30,10 @@ DEFAULT_BATCH_TIMEOUT_SECONDS = 0.5
 """Deadline of ``decide_batch`` (up to 1000 decisions; a checkout, not a ringing phone)."""
 DEFAULT_POLICY_TIMEOUT_SECONDS = 1.0
 """Deadline of ``policy()`` and of the background policy fetch."""
+DEFAULT_CONNECTIONS = 4
+"""Connections per address. A server spreads connections, not calls, over its worker processes
+(one per CPU), so one connection would keep a whole client on one of them; with 4, the chance
+that all land on the same one of two workers is 1 in 8."""
 
 BatchItem = DecisionRequest | Mapping[str, Any]
 """A ``decide_batch`` item: a DecisionRequest, or a mapping of ``decide``'s arguments."""
@@ -76,8 +81,8 @@ class ClientBase(abc.ABC):
     fetches the policy in the background when it is due (``_refresh_policy_if_due``).
     """
 
-    _channel: Any
-    _stub: pb_grpc.EntitlementServiceStub
+    _channels: list[Any]
+    _stubs: Iterator[pb_grpc.EntitlementServiceStub]
 
     def __init__(
         self,
@@ -94,6 +99,7 @@ class ClientBase(abc.ABC):
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
         keepalive: Keepalive | None = Keepalive(),  # noqa: B008 - frozen, shared safely
         channel_options: Mapping[str, Any] | None = None,
+        connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         if not target:
             raise ValueError(
@@ -103,6 +109,9 @@ class ClientBase(abc.ABC):
         self._timeout = _positive("timeout", timeout)
         self._batch_timeout = _positive("batch_timeout", batch_timeout)
         self._policy_timeout = _positive("policy_timeout", policy_timeout)
+        if connections < 1:
+            raise ValueError(f"connections must be at least 1, not {connections!r}")
+        self._connections = connections
         self._options = connection.channel_options(
             retry, keepalive, tls, dict(channel_options or {}), _version()
         )
@@ -129,19 +138,35 @@ class ClientBase(abc.ABC):
 
     @abc.abstractmethod
     def _connect(self) -> None:
-        """Open ``_channel`` (with :meth:`_open_channel`) and ``_stub`` on it."""
+        """Open the channels (with :meth:`_open_channels`)."""
 
     @abc.abstractmethod
     def _refresh_policy_if_due(self) -> None:
         """Fetch the policy in the background when it is due."""
 
-    def _open_channel(
+    def _open_channels(
         self, insecure: Callable[..., ChannelT], secure: Callable[..., ChannelT]
-    ) -> ChannelT:
-        """A channel to the target from grpc's (or grpc.aio's) insecure or secure factory."""
+    ) -> None:
+        """``connections`` channels to the target from grpc's (or grpc.aio's) insecure or secure
+        factory, each with a connection of its own, and a stub on each, used in turn."""
+        options = self._options
+        if self._connections > 1:
+            # Channels with the same arguments would share one connection (gRPC's global pool).
+            options = [*options, ("grpc.use_local_subchannel_pool", 1)]
         if self._credentials is None:
-            return insecure(self._target, options=self._options)
-        return secure(self._target, self._credentials, options=self._options)
+            channels = [insecure(self._target, options=options) for _ in range(self._connections)]
+        else:
+            channels = [
+                secure(self._target, self._credentials, options=options)
+                for _ in range(self._connections)
+            ]
+        self._channels = channels
+        self._stubs = itertools.cycle([pb_grpc.EntitlementServiceStub(c) for c in channels])
+
+    @property
+    def _stub(self) -> pb_grpc.EntitlementServiceStub:
+        """The stub of the next connection."""
+        return next(self._stubs)
 
     def _call_options(self, timeout: float | None, default: float) -> dict[str, Any]:
         """The ``timeout`` and ``metadata`` arguments of a call."""

@@ -20,6 +20,18 @@ class FeatureSource(enum.Enum):
     """Redis could not be read: decide without features (degraded)."""
 
 
+class BadRecord(enum.Enum):
+    """What was wrong with a stored record (values are the ``bad_feature_records`` metric's
+    ``reason`` labels). Each is the customer's problem alone: never a Redis failure."""
+
+    WRONG_TYPE = "wrong_type"
+    """The key holds another type than a hash: read as no such customer."""
+    OVERSIZED_VALUE = "oversized_value"
+    """A value longer than the read path accepts: read as undecodable."""
+    FUTURE_UPDATED = "future_updated"
+    """``_updated`` lies ahead of this server's clock: the features' age reads as 0."""
+
+
 @dataclass(frozen=True)
 class FeatureLookup:
     """A customer's features, where they came from and how old they are."""

@@ -1,10 +1,12 @@
 """Redis clients built from RedisSettings: the request path, the invalidation listener, the
 service's background writes (the decision log), the CLI.
 
-The request path gets the settings' timeouts and at most one immediate reconnect (a pooled
-connection may have died with a Redis restart); a slow or absent Redis is never retried there,
-because the caller is waiting. Writers (the CLI) get longer timeouts and a few retries with
-backoff: nobody is waiting on the phone.
+The request path gets at most one immediate reconnect (a pooled connection may have died with
+a Redis restart); a slow or absent Redis is never retried there, because the caller is waiting.
+Its read budget is not a socket timeout: the read path bounds each round trip itself
+(``deadline.within``), so that a reply that arrived while the event loop was busy still counts.
+Writers (the CLI) get longer timeouts and a few retries with backoff: nobody is waiting on the
+phone.
 """
 
 from __future__ import annotations
@@ -76,9 +78,14 @@ def tls_options(settings: RedisSettings) -> dict[str, Any]:
 
 
 def request_client(settings: RedisSettings) -> AsyncClient:
-    """The asyncio client for lookups: the settings' timeouts, no retry on a timeout."""
+    """The asyncio client for lookups: the connect timeout, no retry on a timeout.
+
+    A single node's connections get no socket timeout (every wait on them is bounded by the
+    read path's deadline, and redis-py's would cost a timer per read); a cluster's get the
+    connect timeout as a backstop for what redis-py does there on its own (topology refreshes).
+    """
     options: dict[str, Any] = {
-        "socket_timeout": settings.timeout_seconds,
+        "socket_timeout": settings.connect_timeout_seconds if is_cluster(settings) else None,
         "socket_connect_timeout": settings.connect_timeout_seconds,
         "health_check_interval": settings.health_check_seconds,
         # One immediate reconnect for a connection that died while pooled; never a retry of a

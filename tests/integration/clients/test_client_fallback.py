@@ -256,9 +256,11 @@ def test_invalid_request_is_raised_even_with_a_baseline(
 def test_idle_client_with_keepalive_still_decides_in_time(tierline: TierlineProcess) -> None:
     # Pings far more often than the service allows: it answers with GOAWAY too_many_pings
     # (see clients/README.md). The next call reconnects within the default deadline.
-    with EntitlementClient(tierline.target, keepalive=Keepalive(time=0.3, timeout=1.0)) as client:
+    with EntitlementClient(
+        tierline.target, keepalive=Keepalive(time=0.3, timeout=1.0), connections=1
+    ) as client:
         states: list[grpc.ChannelConnectivity] = []
-        client._channel.subscribe(states.append)
+        client._channels[0].subscribe(states.append)
         client.policy()
         # Idle, pinging, until the service closes the connection (GOAWAY too_many_pings) and
         # the channel has connected again on its own.

@@ -31,7 +31,7 @@ def target(replicas: list[TierlineProcess]) -> str:
 
 
 def test_sync_calls_reach_every_replica(replicas: list[TierlineProcess]) -> None:
-    with EntitlementClient(target(replicas), timeout=2.0) as client:
+    with EntitlementClient(target(replicas), timeout=2.0, connections=1) as client:
         for _ in range(CALLS):
             assert not client.decide("gold-1", "phone").degraded
     counts = [decisions_total(server.metrics_port) for server in replicas]
@@ -41,7 +41,7 @@ def test_sync_calls_reach_every_replica(replicas: list[TierlineProcess]) -> None
 
 def test_async_calls_reach_every_replica(replicas: list[TierlineProcess]) -> None:
     async def scenario() -> None:
-        async with AsyncEntitlementClient(target(replicas), timeout=2.0) as client:
+        async with AsyncEntitlementClient(target(replicas), timeout=2.0, connections=1) as client:
             for _ in range(CALLS):
                 assert not (await client.decide("gold-1", "chat")).degraded
 
@@ -52,7 +52,7 @@ def test_async_calls_reach_every_replica(replicas: list[TierlineProcess]) -> Non
 
 
 def test_a_replica_down_is_skipped_without_fallbacks(replicas: list[TierlineProcess]) -> None:
-    with EntitlementClient(target(replicas), timeout=2.0) as client:
+    with EntitlementClient(target(replicas), timeout=2.0, connections=1) as client:
         client.policy()
         replicas[1].stop()
         decisions = [client.decide("gold-1", "phone") for _ in range(CALLS)]

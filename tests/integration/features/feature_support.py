@@ -14,6 +14,8 @@ from support.paths import REPO
 from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings, RedisSettings
 from tierline_server.features import keys
+from tierline_server.features.lookup import FeatureLookup
+from tierline_server.features.redis_client import ErrorKind
 from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiled import Policy
@@ -65,6 +67,13 @@ async def open_store(
         await store.close()
 
 
+async def timed_lookup(store: FeatureStore, customer_id: str) -> tuple[FeatureLookup, float]:
+    """A lookup and the seconds it took."""
+    started = time.monotonic()
+    found = await store.lookup(customer_id)
+    return found, time.monotonic() - started
+
+
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
     """The current value of a metric sample (0 when it has none)."""
     return metrics.registry.get_sample_value(name, labels) or 0.0
@@ -73,6 +82,16 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
 def errors(metrics: Metrics, kind: str) -> float:
     """Redis errors of one kind counted so far."""
     return sample(metrics, "tierline_redis_errors_total", kind=kind)
+
+
+def all_errors(metrics: Metrics) -> float:
+    """Redis errors of every kind counted so far."""
+    return sum(errors(metrics, kind.value) for kind in ErrorKind)
+
+
+def bad_records(metrics: Metrics, reason: str) -> float:
+    """Malformed customer records counted so far for one reason."""
+    return sample(metrics, "tierline_bad_feature_records_total", reason=reason)
 
 
 def write(url: str, customer_id: str, updated: float | None = None, **fields: str) -> None:

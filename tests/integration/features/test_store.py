@@ -9,12 +9,9 @@ import sys
 import time
 
 import pytest
-import redis
 from feature_support import (
     NO_CACHE,
-    PREFIX,
     REPO,
-    errors,
     open_store,
     sample,
     settings,
@@ -206,24 +203,6 @@ def test_a_new_policy_drops_the_cache_and_reads_its_features(redis_url: str) -> 
             found = await store.lookup("c1")
             assert found.source is FeatureSource.REDIS
             assert found.features["vip"] is True
-
-    asyncio.run(scenario())
-
-
-def test_a_key_of_another_type_is_unavailable_for_that_customer_only(redis_url: str) -> None:
-    with redis.Redis.from_url(redis_url) as client:
-        client.set(PREFIX + "broken", "not a hash")
-    write(redis_url, "fine", tier="basic")
-
-    async def scenario() -> None:
-        async with open_store(settings(redis_url), NO_CACHE) as (store, metrics):
-            for _ in range(5):
-                assert (await store.lookup("broken")).source is FeatureSource.UNAVAILABLE
-            many = await store.lookup_many(["broken", "fine"])
-            assert [f.source for f in many] == [FeatureSource.UNAVAILABLE, FeatureSource.REDIS]
-            assert errors(metrics, "other") == 6
-            assert sample(metrics, "tierline_redis_circuit_open") == 0
-            assert (await store.lookup("fine")).source is FeatureSource.REDIS
 
     asyncio.run(scenario())
 

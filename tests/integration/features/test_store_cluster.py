@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from feature_support import DEFAULT_POLICY, open_store, settings
+from feature_support import DEFAULT_POLICY, all_errors, bad_records, open_store, settings
 from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings
 from tierline_server.features import loader, redis_client
@@ -45,5 +45,33 @@ def test_a_cluster_serves_loaded_customers(redis_cluster_url: str, tmp_path: Pat
                 return (await store.lookup("c1")).features.get("tier") == "platinum"
 
             await wait_until(sees_the_load)
+
+    asyncio.run(scenario())
+
+
+def test_a_cluster_reads_records_bounded_and_reloads_the_script(redis_cluster_url: str) -> None:
+    redis_settings = settings(redis_cluster_url, max_value_bytes=1000)
+    ids = [f"c{n}" for n in range(CUSTOMERS)]  # on every node
+    with redis_client.writer_client(redis_settings) as client:
+        records = CustomerRecords(client, redis_settings)
+        for customer_id in ids:
+            records.write(customer_id, {"tier": "gold", "ltv": "1" * 2000})
+        client.set(records.key("a-string"), "not a hash")
+
+    async def scenario() -> None:
+        async with open_store(redis_settings, NearCacheSettings(enabled=False)) as (store, metrics):
+            found = await store.lookup_many([*ids, "a-string"])
+            assert [f.source for f in found] == [FeatureSource.REDIS] * CUSTOMERS + [
+                FeatureSource.MISSING
+            ]
+            assert {f.undecodable for f in found[:-1]} == {("ltv",)}
+            assert bad_records(metrics, "oversized_value") == CUSTOMERS
+            assert bad_records(metrics, "wrong_type") == 1
+            # Every node forgets the script (a restart, a failover): reads load it again.
+            with redis_client.writer_client(redis_settings) as client:
+                client.execute_command("SCRIPT FLUSH", target_nodes=client.PRIMARIES)
+            again = await store.lookup_many(ids)
+            assert {f.features["tier"] for f in again} == {"gold"}
+            assert all_errors(metrics) == 0
 
     asyncio.run(scenario())

@@ -4,7 +4,6 @@ everything recovers by itself when Redis is back."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -17,25 +16,20 @@ from feature_support import (
     open_store,
     sample,
     settings,
+    timed_lookup,
     write,
 )
 from support.redis_server import RedisServer
 from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings
 from tierline_server.features import keys
-from tierline_server.features.lookup import FeatureLookup, FeatureSource
+from tierline_server.features.lookup import FeatureSource
 from tierline_server.features.store import FeatureStore
 
 pytestmark = pytest.mark.integration
 
 BUDGET = READ_BUDGET_SECONDS + MARGIN_SECONDS
 """A lookup during an outage must come back within its read budget (plus slack)."""
-
-
-async def timed_lookup(store: FeatureStore, customer_id: str) -> tuple[FeatureLookup, float]:
-    started = time.monotonic()
-    found = await store.lookup(customer_id)
-    return found, time.monotonic() - started
 
 
 async def recovers(store: FeatureStore, customer_id: str = "c1") -> bool:

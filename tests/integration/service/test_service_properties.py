@@ -41,7 +41,7 @@ orders = st.none() | st.tuples(
 )
 attribute_values = st.sampled_from(["spring-2026", "spring-26", "x"]) | st.text(
     st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=256
-)
+).filter(lambda value: len(value.encode()) <= 256)  # the API counts bytes of UTF-8
 attributes = st.dictionaries(
     st.just("campaign") | st.from_regex(r"[A-Za-z0-9_.-]{1,64}", fullmatch=True),
     attribute_values,

@@ -27,19 +27,21 @@ def test_cluster_by_scheme_or_flag(url: str, flag: bool, cluster: bool, node_url
     assert redis_client.node_url(settings) == node_url
 
 
-def test_request_client_has_the_budget_and_one_reconnect_at_most() -> None:
+def test_request_client_leaves_the_budget_to_the_read_path_and_reconnects_once() -> None:
     settings = RedisSettings(url="redis://127.0.0.1:1/0", timeout_seconds=0.004)
     client = redis_client.request_client(settings)
     assert isinstance(client, redis.asyncio.Redis)
     options = client.connection_pool.connection_kwargs
-    assert options["socket_timeout"] == 0.004
+    assert options["socket_timeout"] is None
     assert options["socket_connect_timeout"] == settings.connect_timeout_seconds
     assert options["retry"].get_retries() == 1
 
 
-def test_request_client_for_a_cluster() -> None:
-    client = redis_client.request_client(RedisSettings(url="redis+cluster://127.0.0.1:1"))
+def test_request_client_for_a_cluster_has_the_connect_timeout_as_a_backstop() -> None:
+    settings = RedisSettings(url="redis+cluster://127.0.0.1:1")
+    client = redis_client.request_client(settings)
     assert isinstance(client, redis.asyncio.RedisCluster)
+    assert client.get_connection_kwargs()["socket_timeout"] == settings.connect_timeout_seconds
 
 
 @pytest.mark.parametrize(
