@@ -25,7 +25,8 @@ SERVICE_USER = "tierline"
 SERVICE_PASSWORD = "acl-password-of-the-tests-7d3e91"
 SERVICE_ACL = (
     "resetkeys ~tierline:customer:* ~tierline:decisions resetchannels &tierline:invalidate "
-    "-@all +ping +hmget +subscribe +evalsha +script|load +xadd +xtrim"
+    "-@all +ping +evalsha +script|load +type +object|encoding +memory|usage +hmget +hget "
+    "+hstrlen +subscribe +xadd +xtrim"
 )
 """The rules docs/security.md gives the service's Redis user (for the default key prefix,
 invalidation channel and decision log stream)."""
