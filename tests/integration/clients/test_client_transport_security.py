@@ -38,6 +38,8 @@ pytestmark = pytest.mark.integration
 
 TIMEOUT = 5.0
 """Deadline of each call: generous (a loaded machine), the point is what comes back."""
+CONNECTIONS = 2
+"""The rotation test's client connections, each opened before the certificate changes."""
 
 
 @pytest.fixture(scope="module")
@@ -226,8 +228,10 @@ def test_a_server_certificate_rotated_while_the_client_is_connected(
             tls=TlsConfig.from_files(old.ca_file),
             token=token,
             timeout=TIMEOUT,
+            connections=CONNECTIONS,
         ) as connected:
-            assert not connected.decide("gold-1", "phone").is_fallback
+            for _ in range(2 * CONNECTIONS):  # calls go to each connection in turn: open them all
+                assert not connected.decide("gold-1", "phone").is_fallback
 
             install(new.server(), live)
             wait_for(lambda: answers(server.port, new, token), what="the new certificate")
