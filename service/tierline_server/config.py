@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 ENV_PREFIX = "TIERLINE_"
 REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("json", "text")
+"""json: one object per line, for a log collector; text: for a person at a terminal."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,14 @@ def log_level(text: str) -> str:
     if level not in LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def log_format(text: str) -> str:
+    """One of LOG_FORMATS (any case)."""
+    chosen = text.strip().lower()
+    if chosen not in LOG_FORMATS:
+        raise ValueError(f"must be {' or '.join(LOG_FORMATS)}")
+    return chosen
 
 
 # --- the settings ------------------------------------------------------------------------------
@@ -489,6 +500,8 @@ DEFAULT_MAX_QUEUE_SECONDS = 1.0
 DEFAULT_STREAMS_PER_CONNECTION = 100
 DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300.0
 DEFAULT_GRACE_SECONDS = 10.0
+DEFAULT_LOG_FORMAT = "text" if sys.stderr is not None and sys.stderr.isatty() else "json"
+"""Text for a person at a terminal, JSON for whatever collects the log of a container or unit."""
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 """The transport's limit: a larger message is refused from its length prefix, before any of it
 is buffered (RESOURCE_EXHAUSTED, as the gRPC specification says). Each method's own limit, at
@@ -597,6 +610,12 @@ class ServerConfig:
         boolean,
     )
     log_level: str = setting("INFO", "--log-level", "DEBUG, INFO, WARNING or ERROR", log_level)
+    log_format: str = setting(
+        DEFAULT_LOG_FORMAT,
+        "--log-format",
+        "json (one object per line) or text; the default is text on a terminal, json otherwise",
+        log_format,
+    )
 
 
 def check_security(config: ServerConfig) -> None:

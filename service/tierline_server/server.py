@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 
 import grpc
+import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tierline.v1 import entitlement_pb2, policy_admin_pb2
@@ -35,7 +35,7 @@ from tierline_server.metrics import Metrics
 from tierline_server.policy.decider import Decider
 from tierline_server.reloads import Reload
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 ENTITLEMENT = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"]
 ADMIN = policy_admin_pb2.DESCRIPTOR.services_by_name["PolicyAdminService"]
@@ -114,6 +114,7 @@ class TierlineServer:
             [ADMIN.full_name] if config.enable_admin else []
         )
         self._probe: asyncio.Task[None] | None = None
+        self._redis_reachable: bool | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -209,6 +210,12 @@ class TierlineServer:
     async def _report_redis(self) -> None:
         reachable = await self.store.ping()
         await self.health.set(FEATURE_STORE_HEALTH, SERVING if reachable else NOT_SERVING)
+        if reachable != self._redis_reachable:
+            if reachable:
+                log.info("redis reachable")
+            else:
+                log.warning("redis unreachable")
+            self._redis_reachable = reachable
 
     async def _probe_redis(self) -> None:
         # Ends on the stop event rather than by cancellation: redis-py can swallow a

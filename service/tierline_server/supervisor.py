@@ -19,13 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import multiprocessing
 import os
 import shutil
 import signal
 import ssl
-import sys
 import tempfile
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, cast
 
+import structlog
 from prometheus_client import (
     CollectorRegistry,
     ProcessCollector,
@@ -55,11 +54,10 @@ from tierline_server.policy.source import read_policy_source
 from tierline_server.ports import PortClaim, PortInUse
 from tierline_server.reloads import ReloadResult
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 SUPERVISOR = "supervisor"
-"""The supervisor's name in the metrics files."""
-LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+"""The supervisor's name in the metrics files and in the log."""
 START_TIMEOUT_SECONDS = 60.0
 """How long a worker may take to become SERVING (imports, the engine, the port)."""
 WATCH_SECONDS = 1.0
@@ -132,43 +130,44 @@ class Supervisor:
         try:
             policy = load_policy(self.config.policy_path)
         except PolicyInvalid as invalid:
-            for error in invalid.errors:
-                print(error, file=sys.stderr)
-            print(
-                f"not serving: the policy at {self.config.policy_path} has errors", file=sys.stderr
+            log.error(
+                "not serving",
+                reason=f"the policy at {self.config.policy_path} has errors",
+                errors=[str(error) for error in invalid.errors],
             )
             return 2
         self._http = self._serve_metrics()
         self._checksum, self._version = policy.checksum, policy.version
         failed = await self._start_generation(policy.checksum)
         if failed:
-            log.error("not serving: %s", failed)
+            log.error("not serving", reason=failed)
             await self._stop_workers(self._workers.values(), "shutdown")
             return 2
         log.info(
-            "tierline listening on %s with %d worker(s), policy %s %s (metrics %s)",
-            self._claim.address,
-            self.config.workers,
-            policy.name,
-            policy.version,
-            "on {}://{}:{}/metrics".format(
+            "serving",
+            address=self._claim.address,
+            workers=self.config.workers,
+            policy=policy.name,
+            policy_version=policy.version,
+            metrics="{}://{}:{}/metrics".format(
                 "https" if self.config.tls.metrics else "http", *metrics_endpoint(self.config) or ()
             )
             if self._http
-            else "off",
+            else None,
         )
-        for exposure in _exposures(self.config):
-            log.warning(exposure)
+        for event, fields in _exposures(self.config):
+            log.warning(event, **fields)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._in_background(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._hangup)
         watch = asyncio.create_task(self._watch()) if self.config.watch else None
         await self._stopping.wait()
-        log.info("draining (grace %.1fs)", self.config.grace_seconds)
+        log.info("draining", grace_seconds=self.config.grace_seconds)
         if watch is not None:
             watch.cancel()
         await self._stop_workers([*self._workers.values(), *self._leaving], "shutdown")
+        log.info("stopped")
         return 0
 
     def close(self) -> None:
@@ -188,7 +187,7 @@ class Supervisor:
             except PolicyInvalid as invalid:
                 return self._rejected(invalid.errors)
             if policy.checksum == self._checksum:
-                log.info("policy unchanged (%s): nothing to reload", policy.version)
+                log.info("policy unchanged", policy_version=policy.version)
                 return self._unchanged()
             old = list(self._workers.values())
             failed = await self._start_generation(policy.checksum)
@@ -198,9 +197,15 @@ class Supervisor:
                 await self._stop_workers(new, "shutdown")
                 problem = PolicyError(Location(self.config.policy_path, 0), "policy", failed)
                 return self._rejected([problem])
+            log.info(
+                "policy reloaded",
+                policy=policy.name,
+                policy_version=policy.version,
+                checksum=policy.checksum,
+                previous_version=self._version,
+            )
             self._checksum, self._version = policy.checksum, policy.version
             self.metrics.policy_reloads.labels("success").inc()
-            log.info("policy reloaded: %s %s", policy.name, policy.version)
             self._in_background(self._stop_workers(old, "retire"))
             # Answer once the old workers no longer take calls: from then on, every new call
             # (this caller's next one included) is decided by the new policy.
@@ -216,9 +221,9 @@ class Supervisor:
         errors = tuple(errors)
         self.metrics.policy_reloads.labels("rejected").inc()
         log.warning(
-            "policy reload rejected, still serving %s: %s",
-            self._version,
-            "; ".join(str(error) for error in errors),
+            "policy reload rejected",
+            serving_version=self._version,
+            errors=[str(error) for error in errors],
         )
         return ReloadResult(False, self._version, self._checksum, errors)
 
@@ -238,7 +243,7 @@ class Supervisor:
         identity = f"w{slot}{'ab'[self._generation[slot] % 2]}"
         multiprocess.mark_process_dead(identity)  # type: ignore[no-untyped-call]
         ours, theirs = self._context.Pipe()
-        spec = worker.WorkerSpec(identity, checksum, LOG_FORMAT)
+        spec = worker.WorkerSpec(identity, checksum)
         process = self._context.Process(
             target=worker.run, args=(self.config, spec, theirs), name=f"worker-{identity}"
         )
@@ -249,6 +254,7 @@ class Supervisor:
             # around (bench/README.md): each keeps its caches and its core.
             cpus = sorted(os.sched_getaffinity(0))
             os.sched_setaffinity(process.pid, {cpus[slot % len(cpus)]})
+        log.info("worker started", worker=identity, worker_pid=process.pid, slot=slot)
         loop = asyncio.get_running_loop()
         new = Worker(
             slot,
@@ -284,7 +290,12 @@ class Supervisor:
         elif kind == "retiring":
             _resolve(source.retiring, None)
         elif kind == "reload":
+            log.info("policy reload asked", by="ReloadPolicy", worker=source.identity)
             self._in_background(self._answer_reload(source))
+
+    def _hangup(self) -> None:
+        log.info("policy reload asked", by="SIGHUP")
+        self._in_background(self.reload())
 
     def _in_background(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(work)
@@ -308,6 +319,12 @@ class Supervisor:
         _resolve(gone.retiring, None)
         self._leaving.discard(gone)
         if gone.leaving or self._workers.get(gone.slot) is not gone or self._stopping.is_set():
+            log.info(
+                "worker exited",
+                worker=gone.identity,
+                worker_pid=gone.process.pid,
+                exit_status=gone.process.exitcode,
+            )
             return
         # An unexpected exit: restart the slot after a back-off that grows while it keeps dying.
         uptime = loop.time() - gone.started_at
@@ -317,10 +334,11 @@ class Supervisor:
         self._backoff[gone.slot] = min(delay * 2, RESTART_MAX_SECONDS)
         self.metrics.worker_restarts.inc()
         log.warning(
-            "worker %s exited unexpectedly (status %s); restarting in %.1fs",
-            gone.identity,
-            gone.process.exitcode,
-            delay,
+            "worker exited unexpectedly",
+            worker=gone.identity,
+            worker_pid=gone.process.pid,
+            exit_status=gone.process.exitcode,
+            restart_in_seconds=delay,
         )
         loop.call_later(delay, self._restart, gone.slot)
 
@@ -343,7 +361,9 @@ class Supervisor:
         _, late = await asyncio.wait([w.exited for w in workers], timeout=limit)
         for stuck in workers:
             if not stuck.exited.done():
-                log.error("worker %s did not exit in %.0fs: killing it", stuck.identity, limit)
+                log.error(
+                    "worker killed", worker=stuck.identity, reason=f"did not exit in {limit:.0f}s"
+                )
                 stuck.process.kill()
         if late:
             await asyncio.wait(late)
@@ -357,7 +377,7 @@ class Supervisor:
             except (PolicyError, OSError):
                 continue  # mid-change, or gone for a moment: look again next time
             if checksum != self._checksum and not self._reloading.locked():
-                log.info("policy files changed: reloading")
+                log.info("policy reload asked", by="watch")
                 await self.reload()
 
     def _serve_metrics(self) -> Any:
@@ -426,20 +446,31 @@ class _WorkerCollector:
         yield from (rss, cpu, workers)
 
 
-def _exposures(config: ServerConfig) -> list[str]:
-    """What the configuration leaves open, said at start."""
-    said = []
+def _exposures(config: ServerConfig) -> list[tuple[str, dict[str, str]]]:
+    """What the configuration leaves open, said at start: events and their fields."""
     if config.auth.insecure_no_auth:
-        said.append(
-            f"authentication is off (--insecure-no-auth): whoever reaches {config.listen} may "
-            "ask for decisions and read customers' features in explanations; never expose it"
-        )
-    elif not config.tls.enabled:
-        said.append(
-            "no --tls-cert: bearer tokens, requests and decisions cross the network in clear "
-            "text (only right behind a proxy or service mesh that adds TLS)"
-        )
-    return said
+        return [
+            (
+                "authentication off",
+                {
+                    "address": config.listen,
+                    "detail": "--insecure-no-auth: whoever reaches the address may ask for "
+                    "decisions and read customers' features in explanations; never expose it",
+                },
+            )
+        ]
+    if not config.tls.enabled:
+        return [
+            (
+                "no tls",
+                {
+                    "address": config.listen,
+                    "detail": "no --tls-cert: bearer tokens, requests and decisions cross the "
+                    "network in clear text (right only behind a proxy or mesh that adds TLS)",
+                },
+            )
+        ]
+    return []
 
 
 def _rss_bytes(pid: int | None) -> float:
@@ -466,12 +497,12 @@ def serve(config: ServerConfig) -> int:
             customer_key(config.decision_log)  # a key that cannot be used: say so now
         supervisor = Supervisor(config)
     except (PortInUse, SettingError) as problem:
-        print(f"not serving: {problem}", file=sys.stderr)
+        log.error("not serving", reason=str(problem))
         return 2
     try:
         return asyncio.run(supervisor.run())
     except PortInUse as taken:
-        print(f"not serving: {taken}", file=sys.stderr)
+        log.error("not serving", reason=str(taken))
         return 2
     finally:
         supervisor.close()

@@ -15,7 +15,6 @@ handshake, with or without a server name).
 
 from __future__ import annotations
 
-import logging
 import os
 import ssl
 import threading
@@ -25,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import structlog
 
 from tierline_server.config import SettingError, TlsSettings
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 CHECK_SECONDS = 1.0
 """How often the files are looked at (a stat each), at most: a rotation shows within this."""
@@ -161,10 +161,10 @@ class CertificateWatch:
             except TlsFilesError as problem:
                 if stats != self._reported:  # once per state of the files
                     self._reported = stats
-                    log.warning("TLS files changed but cannot be used yet: %s", problem)
+                    log.warning("tls files not usable yet", reason=str(problem))
                 return None
             self.current = fresh
-        log.info("TLS certificate reloaded from %s", self.files.cert)
+        log.info("tls files reloaded", cert=self.files.cert)
         return fresh
 
 

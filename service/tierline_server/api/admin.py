@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
 import grpc
+import structlog
 from tierline.v1 import policy_admin_pb2 as pb
 from tierline.v1 import policy_admin_pb2_grpc as pb_grpc
 
@@ -16,7 +15,7 @@ from tierline_server.policy.compiler import compile_policy_text
 from tierline_server.policy.errors import PolicyInvalid
 from tierline_server.reloads import Reload
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 CANDIDATE_NAME = "<candidate>"
 
@@ -56,7 +55,7 @@ class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[m
         """Re-read the configured path; a bad policy changes nothing and is reported."""
         if self._reload is None:
             raise NoReloader("this server was not started by `tierline serve`: nothing reloads it")
-        log.info("ReloadPolicy called by %s", caller.name)  # who changed the policy, for audits
+        log.info("reload policy called", caller=caller.name)  # who changed the policy: audits
         result = await self._reload()
         return pb.ReloadPolicyResponse(
             reloaded=result.reloaded,

@@ -24,26 +24,28 @@ milliseconds.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
-import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
+import structlog
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from tierline_server import logs
 from tierline_server.config import ServerConfig, SettingError
 from tierline_server.errors import PermissionDenied, Refused, Unauthenticated
-from tierline_server.metrics import Metrics
+from tierline_server.metrics import AUTH_REFUSALS, Metrics
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class Permission(enum.Enum):
@@ -68,9 +70,9 @@ CALLER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
 TOKEN_HASH_PATTERN = r"^[0-9a-f]{64}$"
 CHECK_SECONDS = 1.0
 """How often the callers file is looked at (a stat) for changes, at most."""
-LOGGED_PER_SECOND = 10
-"""Refusals logged per second at most; the others are counted, and how many were not logged is
-said with the next one logged."""
+REFUSAL_LOG_SECONDS = 10.0
+"""Refusals of one reason are logged at most once per this period, with how many there were: a
+client retrying a bad token in a loop must not flood the log (the metric counts each one)."""
 
 
 @dataclass(frozen=True)
@@ -252,9 +254,9 @@ class CallersFile:
         try:
             self._callers = read_callers(self.path)
         except CallersFileError as error:
-            log.error("callers file not reloaded, the previous one stays in force: %s", error)
+            log.error("callers file rejected", reason=str(error), kept="the previous callers")
             return
-        log.info("callers file reloaded: %d caller(s)", len(self._callers.identities))
+        log.info("callers file reloaded", callers=len(self._callers.identities))
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:
@@ -283,12 +285,23 @@ def callers_for(config: ServerConfig) -> CallersFile | None:
 class Authenticator:
     """Identifies callers and checks their permissions; counts and logs every refusal."""
 
-    def __init__(self, callers: CallersFile | None, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        callers: CallersFile | None,
+        metrics: Metrics,
+        call_later: Callable[[float, Callable[[], None]], object] | None = None,
+    ) -> None:
         """``callers``: None when authentication is off (every caller is
-        UNAUTHENTICATED_CALLER)."""
+        UNAUTHENTICATED_CALLER). ``call_later`` ends the periods of the refusals' log lines
+        (the running event loop's by default)."""
         self._callers = callers
         self._refusals = metrics.auth_refusals
-        self._log = _RefusalLog()
+        self._logs = {
+            reason: logs.Summary(
+                functools.partial(_log_refusals, reason), REFUSAL_LOG_SECONDS, call_later
+            )
+            for reason in AUTH_REFUSALS
+        }
 
     def authenticate(self, method: str, credentials: Credentials) -> Identity:
         """Who is calling ``method``, once it is known that they may: else Unauthenticated or
@@ -351,27 +364,9 @@ class Authenticator:
         self, method: str, credentials: Credentials, refused: Refused, caller: str
     ) -> None:
         self._refusals.labels(method, refused.reason).inc()
-        self._log.refused(method, refused.reason, credentials.peer, caller)
+        known = {"caller": caller} if caller else {}  # never the credential itself
+        self._logs[refused.reason].add(method=method, peer=credentials.peer, **known)
 
 
-class _RefusalLog:
-    """Logs refusals, LOGGED_PER_SECOND at most: a client retrying a bad token in a loop must
-    not flood the log (the metric counts every refusal all the same)."""
-
-    def __init__(self) -> None:
-        self._second = 0
-        self._logged = 0
-        self._skipped = 0
-
-    def refused(self, method: str, reason: str, peer: str, caller: str) -> None:
-        second = int(time.monotonic())
-        if second != self._second:
-            if self._skipped:
-                log.warning("%d more refused call(s) were not logged", self._skipped)
-            self._second, self._logged, self._skipped = second, 0, 0
-        if self._logged >= LOGGED_PER_SECOND:
-            self._skipped += 1
-            return
-        self._logged += 1
-        who = f" (caller {caller})" if caller else ""
-        log.warning("refused %s from %s: %s%s", method, peer, reason, who)
+def _log_refusals(reason: str, calls: int, latest: dict[str, Any]) -> None:
+    log.warning("call refused", reason=reason, calls=calls, **latest)

@@ -132,16 +132,3 @@ def test_a_wrong_acl_password_degrades_decisions_and_counts_auth_errors(
     assert decide(server.target, "gold-1").degraded
     assert metric(scrape(server.metrics_port), "tierline_redis_errors_total", kind="auth") >= 1
     assert "not-the-password" not in server.output
-
-
-def test_tls_files_with_a_plaintext_url_are_refused_in_one_line(tls_files: RedisTls) -> None:
-    result = tierline(
-        "serve", "--insecure-no-auth", "--redis-url", "redis://127.0.0.1:6379/0",
-        "--redis-tls-ca", str(tls_files.ca),
-    )  # fmt: skip
-
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "not serving: --redis-tls-ca, --redis-tls-cert and --redis-tls-key need a TLS URL: "
-        "rediss:// (or rediss+cluster://), not redis://"
-    ]

@@ -3,7 +3,6 @@ permission of each method, refusals counted by reason, the file read again when 
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 from support.security import CALLERS, TOKENS, WRONG_TOKEN, token_sha256, write_callers
 from tierline_server.api import auth
 from tierline_server.api.auth import Authenticator, CallersFile, Credentials, Permission
@@ -45,9 +45,13 @@ def metrics() -> Metrics:
     return Metrics(CollectorRegistry())
 
 
+def never(delay: float, then: object) -> None:
+    """A scheduler that never ends a log period (these tests have no event loop)."""
+
+
 @pytest.fixture
 def authenticator(callers_path: Path, metrics: Metrics) -> Authenticator:
-    return Authenticator(CallersFile(callers_path), metrics)
+    return Authenticator(CallersFile(callers_path), metrics, call_later=never)
 
 
 def refusals(metrics: Metrics, method: str, reason: str) -> float:
@@ -98,17 +102,47 @@ def test_missing_or_unknown_credentials_are_unauthenticated_and_counted(
     metrics: Metrics,
     credentials: Credentials,
     reason: str,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING), pytest.raises(Unauthenticated) as refused:
-        authenticator.authenticate("Decide", credentials)
+    with capture_logs() as events:
+        for _ in range(2):  # the second is counted, and logged with the period's sum
+            with pytest.raises(Unauthenticated) as refused:
+                authenticator.authenticate("Decide", credentials)
 
     assert refused.value.reason == reason
-    assert refusals(metrics, "Decide", reason) == 1
-    assert f"refused Decide from {PEER}: {reason}" in caplog.text
+    assert refusals(metrics, "Decide", reason) == 2
+    assert events == [
+        {
+            "event": "call refused", "log_level": "warning", "reason": reason, "calls": 1,
+            "method": "Decide", "peer": PEER,
+        }
+    ]  # fmt: skip
     for token in (WRONG_TOKEN, TOKENS["release"]):
-        assert token not in caplog.text
+        assert token not in str(events)
         assert token not in str(refused.value)
+
+
+def test_refusals_of_one_reason_are_summed_up_in_one_line_per_period(
+    callers_path: Path, metrics: Metrics
+) -> None:
+    periods: list[object] = []
+    authenticator = Authenticator(
+        CallersFile(callers_path), metrics, call_later=lambda _, end: periods.append(end)
+    )
+
+    with capture_logs() as events:
+        for _ in range(5):
+            with pytest.raises(Unauthenticated):
+                authenticator.authenticate("Decide", bearer(WRONG_TOKEN))
+        with pytest.raises(PermissionDenied):
+            authenticator.authenticate("ReloadPolicy", bearer(TOKENS["call-center"]))
+        periods[0]()  # the unknown tokens' period ends
+
+    assert [(e["reason"], e["calls"], e.get("caller")) for e in events] == [
+        ("unknown_token", 1, None),
+        ("not_permitted", 1, "call-center"),
+        ("unknown_token", 4, None),
+    ]
+    assert refusals(metrics, "Decide", "unknown_token") == 5
 
 
 def test_a_certificate_subject_identifies_its_caller(authenticator: Authenticator) -> None:
@@ -140,7 +174,7 @@ def test_explanations_need_the_explain_permission(
 def test_without_authentication_everyone_decides_and_explains_but_nobody_administers(
     metrics: Metrics,
 ) -> None:
-    open_door = Authenticator(None, metrics)
+    open_door = Authenticator(None, metrics, call_later=never)
     anyone = Credentials(None, None, PEER)
 
     identity = open_door.authenticate("Decide", anyone)
@@ -212,7 +246,6 @@ def test_the_file_is_read_again_when_it_changes_and_a_bad_version_keeps_the_last
     callers_path: Path,
     authenticator: Authenticator,
     monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(auth, "CHECK_SECONDS", 0.0)
     rotated = "test-token-call-center-rotated-77aa01"
@@ -225,9 +258,10 @@ def test_the_file_is_read_again_when_it_changes_and_a_bad_version_keeps_the_last
 
     callers_path.write_text("callers: [{name: a, permissions: [decide], token_sha256: oops}]")
     _touch_later(callers_path)
-    with caplog.at_level(logging.ERROR):
+    with capture_logs() as events:
         assert authenticator.authenticate("Decide", bearer(rotated)).name == "call-center"
-    assert "callers file not reloaded, the previous one stays in force" in caplog.text
+    assert [event["event"] for event in events] == ["callers file rejected"]
+    assert "oops" not in str(events)
 
 
 def _touch_later(path: Path) -> None:

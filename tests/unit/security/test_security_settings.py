@@ -3,6 +3,7 @@ naming the options, before it binds anything."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,19 @@ def callers(tmp_path: Path) -> Path:
     return write_callers(tmp_path / "callers.yaml", {"call-center": ("decide",)})
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging(restored_logging: None) -> None:
+    """`tierline serve` configures the process's log: each test gets it back as it was."""
+
+
 def refusal(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """The one line `tierline serve ARGS` exits 2 with."""
+    """Why `tierline serve ARGS` exits 2: the reason of its one error event, as
+    ``not serving: REASON``."""
     assert main([*BASE, *args]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1, lines
-    return lines[0]
+    errors = [event for event in map(json.loads, lines) if event["level"] == "error"]
+    assert len(errors) == 1, lines
+    return f"{errors[0]['event']}: {errors[0]['reason']}"
 
 
 def test_serving_needs_a_callers_file_or_an_explicit_no_auth(
@@ -94,3 +102,13 @@ def test_a_tls_file_that_cannot_be_read_is_an_argument_error(
 
     assert exit_status.value.code == 2
     assert "--tls-cert: '" in capsys.readouterr().err
+
+
+def test_redis_tls_files_need_a_tls_url(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ca = Pki(tmp_path / "pki").ca_file
+    given = ["--redis-url", "redis://127.0.0.1:6379/0", "--redis-tls-ca", str(ca)]
+
+    assert refusal(capsys, "--insecure-no-auth", *given) == (
+        "not serving: --redis-tls-ca, --redis-tls-cert and --redis-tls-key need a TLS URL: "
+        "rediss:// (or rediss+cluster://), not redis://"
+    )

@@ -3,13 +3,13 @@ never is, and files that cannot be used are refused at start naming the option."
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 from support.security import KeyPair, Pki
 from tierline_server import tls
 from tierline_server.config import TlsSettings
@@ -60,19 +60,17 @@ def test_a_rotated_pair_is_used_from_the_next_handshake(live: KeyPair, pki: Pki)
     assert watch.changed() is None
 
 
-def test_a_half_rotated_pair_is_not_used_until_the_key_arrives(
-    live: KeyPair, pki: Pki, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_half_rotated_pair_is_not_used_until_the_key_arrives(live: KeyPair, pki: Pki) -> None:
     watch = CertificateWatch(CertificateFiles(str(live.cert), str(live.key)))
     old = watch.current
     second = pki.server("second")
 
     replace(live, second, key=False)
-    with caplog.at_level(logging.WARNING):
+    with capture_logs() as events:
         assert watch.changed() is None
         assert watch.changed() is None
     assert watch.current is old
-    assert caplog.text.count("TLS files changed but cannot be used yet") == 1  # said once
+    assert [event["event"] for event in events] == ["tls files not usable yet"]  # said once
 
     replace(live, second)
     fresh = watch.changed()
