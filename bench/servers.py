@@ -153,14 +153,15 @@ def start_tierline(
     name: str, redis_url: str, *, processes: int = 1, extra_args: Sequence[str] = ()
 ) -> Server:
     """`tierline serve --workers processes`, once every worker is SERVING (the decision log off
-    unless ``extra_args`` turn it on); Refused with the server's own message when it will not
-    start."""
+    unless ``extra_args`` turn it on, no authentication unless they give --auth-file); Refused
+    with the server's own message when it will not start."""
     port, metrics_port = free_port(), free_port()
     server = Server(name, f"127.0.0.1:{port}", [], [f"http://127.0.0.1:{metrics_port}/metrics"])
     command = [
         sys.executable, "-m", "tierline_server.cli", "serve",
         "--listen", server.target, "--metrics-listen", f"127.0.0.1:{metrics_port}",
         "--workers", str(processes), "--decision-log", "false",
+        *([] if "--auth-file" in extra_args else ["--insecure-no-auth"]),
         "--policy", str(POLICY), "--redis-url", redis_url, "--log-format", "json", *extra_args,
     ]  # fmt: skip
     listening = _spawn(command, server, LISTENING)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: a private redis-server with demo customers, the default policy, the service
-# listening. Ctrl-C stops everything. Set TIERLINE_REDIS_URL to use an existing Redis instead.
+# listening on 127.0.0.1 only, without authentication (a laptop's try, never a network's: see
+# docs/security.md). Ctrl-C stops everything. Set TIERLINE_REDIS_URL to use an existing Redis
+# instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-.venv/bin}
@@ -41,7 +43,9 @@ fi
 
 cat <<TEXT
 
-Tierline is starting with the default policy (rules/), its customer features in Redis at
+Tierline is starting with the default policy (rules/), WITHOUT AUTHENTICATION, listening on
+127.0.0.1 only: anyone on this machine may ask for decisions and explanations. To run it
+with TLS and callers' tokens, see docs/security.md. Its customer features are in Redis at
   $TIERLINE_REDIS_URL
 In another terminal, point the tierline command at that Redis, then try it:
 
@@ -56,7 +60,7 @@ Ctrl-C stops the service and the Redis started for it.
 
 TEXT
 # Not exec: the EXIT trap must still stop Redis after the service has drained.
-"$BIN/tierline" serve &
+"$BIN/tierline" serve --listen 127.0.0.1:50051 --insecure-no-auth &
 server_pid=$!
 trap 'kill -TERM "$server_pid" 2>/dev/null || true' INT TERM
 wait "$server_pid" || true

@@ -131,6 +131,11 @@ def listen_address(text: str) -> str:
     return text
 
 
+def optional_listen_address(text: str) -> str:
+    """'' (none), or host:port as listen_address takes it."""
+    return text and listen_address(text)
+
+
 def metrics_address(text: str) -> str:
     """host:port, or :port for the gRPC listener's host."""
     return text if text.startswith(":") and port(text[1:]) >= 0 else listen_address(text)
@@ -190,6 +195,18 @@ def key_file(text: str) -> str:
         raise ValueError("is not a text file (UTF-8)") from None
     if len(content.strip().encode()) < MIN_KEY_BYTES:
         raise ValueError(f"must hold a key of at least {MIN_KEY_BYTES} bytes")
+    return text
+
+
+def readable_file(text: str) -> str:
+    """'' (none), or a file this process can read (what it holds is checked by its user)."""
+    if not text:
+        return text
+    try:
+        with open(text, "rb"):
+            pass
+    except OSError as error:
+        raise ValueError(f"cannot be read: {error.strerror}") from None
     return text
 
 
@@ -258,6 +275,22 @@ class RedisSettings:
     cluster: bool = setting(
         False, "--redis-cluster", "treat the URL as a Redis Cluster seed node", boolean
     )
+    tls_ca: str = setting(
+        "",
+        "--redis-tls-ca",
+        "PEM file of the CAs that sign Redis's certificate (rediss:// URLs; default: the "
+        "system's trust store)",
+        readable_file,
+    )
+    tls_cert: str = setting(
+        "",
+        "--redis-tls-cert",
+        "PEM client certificate for Redis servers that require one (with --redis-tls-key)",
+        readable_file,
+    )
+    tls_key: str = setting(
+        "", "--redis-tls-key", "PEM private key of --redis-tls-cert", readable_file
+    )
     key_prefix: str = setting(
         DEFAULT_KEY_PREFIX,
         "--key-prefix",
@@ -306,7 +339,9 @@ class RedisSettings:
     )
 
 
-REDIS_CONNECTION = ("url", "cluster", "key_prefix", "invalidation_channel")
+REDIS_TLS = ("tls_ca", "tls_cert", "tls_key")
+"""The Redis settings of TLS: every command that reaches Redis takes them."""
+REDIS_CONNECTION = ("url", "cluster", *REDIS_TLS, "key_prefix", "invalidation_channel")
 """The Redis settings a writer (the CLI) needs; the others tune the serving read path."""
 
 DEFAULT_NEAR_CACHE_SIZE = 100_000
@@ -411,6 +446,60 @@ class DecisionLogSettings:
 DECISION_LOG_READING = ("stream", "customer_key", "customer_key_file")
 """The decision log settings a reader (the CLI) needs."""
 
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """TLS on the gRPC port (and, optionally, on /metrics): files re-read when they change."""
+
+    cert: str = setting(
+        "",
+        "--tls-cert",
+        "PEM certificate chain of the gRPC port (with --tls-key); re-read when the file "
+        "changes, without a restart",
+        readable_file,
+    )
+    key: str = setting("", "--tls-key", "PEM private key of --tls-cert", readable_file)
+    client_ca: str = setting(
+        "",
+        "--tls-client-ca",
+        "PEM file of the CAs whose client certificates are accepted: mutual TLS (a client "
+        "without a valid certificate is refused in the handshake)",
+        readable_file,
+    )
+    metrics: bool = setting(
+        False,
+        "--metrics-tls",
+        "serve /metrics over the same TLS (and mutual TLS with --tls-client-ca)",
+        boolean,
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the gRPC port speaks TLS."""
+        return bool(self.cert)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may call, and what each caller may do."""
+
+    callers_file: str = setting(
+        "",
+        "--auth-file",
+        "YAML file of the callers: each one's name, permissions (decide, explain, admin) and "
+        "credentials (SHA-256 hashes of bearer tokens, client certificate subjects); re-read "
+        "when it changes (see docs/security.md)",
+        readable_file,
+    )
+    insecure_no_auth: bool = setting(
+        False,
+        "--insecure-no-auth",
+        "serve without authentication: whoever reaches the port may decide and read "
+        "explanations (local development only; PolicyAdminService stays off)",
+        boolean,
+    )
+
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_POLICY_PATH = "rules"
 DEFAULT_METRICS_PORT = 9464
@@ -445,6 +534,8 @@ class ServerConfig:
         "--policy",
         "the policy file or directory (ReloadPolicy and SIGHUP re-read it)",
     )
+    tls: TlsSettings = dataclasses.field(default_factory=TlsSettings)
+    auth: AuthSettings = dataclasses.field(default_factory=AuthSettings)
     redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
     near_cache: NearCacheSettings = dataclasses.field(default_factory=NearCacheSettings)
     decision_log: DecisionLogSettings = dataclasses.field(default_factory=DecisionLogSettings)
@@ -471,6 +562,13 @@ class ServerConfig:
         "host:port of the Prometheus /metrics endpoint (:port: on the gRPC listener's host; "
         "port 0: off)",
         metrics_address,
+    )
+    health_listen: str = setting(
+        "",
+        "--health-listen",
+        "host:port of a plaintext listener with gRPC health only, for probes that cannot speak "
+        "TLS (the kubelet's gRPC probes, a container health check); '' = none",
+        optional_listen_address,
     )
     max_in_flight: int = setting(
         DEFAULT_MAX_IN_FLIGHT,
@@ -512,7 +610,14 @@ class ServerConfig:
     enable_admin: bool = setting(
         False,
         "--enable-admin",
-        "serve PolicyAdminService (ValidatePolicy, ReloadPolicy)",
+        "serve PolicyAdminService (ValidatePolicy, ReloadPolicy) to callers with the admin "
+        "permission (needs --auth-file with such a caller)",
+        boolean,
+    )
+    reflection: bool = setting(
+        True,
+        "--reflection",
+        "serve gRPC server reflection (the API's schema, as grpcurl uses it) to anyone",
         boolean,
     )
     log_level: str = setting("INFO", "--log-level", "DEBUG, INFO, WARNING or ERROR", log_level)
@@ -522,6 +627,31 @@ class ServerConfig:
         "json (one object per line) or text; the default is text on a terminal, json otherwise",
         log_format,
     )
+
+
+def check_security(config: ServerConfig) -> None:
+    """Raise SettingError for TLS and authentication settings that cannot work together."""
+    tls, auth = config.tls, config.auth
+    if bool(tls.cert) != bool(tls.key):
+        raise SettingError(
+            "--tls-cert and --tls-key (TIERLINE_TLS_CERT, TIERLINE_TLS_KEY) go together: give both"
+        )
+    if not tls.enabled and (tls.client_ca or tls.metrics):
+        given = "--tls-client-ca" if tls.client_ca else "--metrics-tls"
+        raise SettingError(f"{given} needs --tls-cert and --tls-key (the server's certificate)")
+    if auth.callers_file and auth.insecure_no_auth:
+        raise SettingError("--auth-file and --insecure-no-auth contradict each other: give one")
+    if not auth.callers_file and not auth.insecure_no_auth:
+        raise SettingError(
+            "no --auth-file (TIERLINE_AUTH_FILE): give the file of callers and their "
+            "permissions (docs/security.md), or --insecure-no-auth to let anyone who reaches "
+            "the port decide"
+        )
+    if auth.insecure_no_auth and config.enable_admin:
+        raise SettingError(
+            "--enable-admin needs --auth-file: PolicyAdminService is never open to anonymous "
+            "callers (--insecure-no-auth)"
+        )
 
 
 def metrics_endpoint(config: ServerConfig) -> tuple[str, int] | None:

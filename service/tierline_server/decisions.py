@@ -35,6 +35,8 @@ class DecisionRequest:
     explain: bool = False
     occurred_at_ns: int | None = None
     """When the interaction happened (epoch nanoseconds); None: now."""
+    caller: str = ""
+    """Who asked: the caller's name ('' when authentication is off)."""
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,27 @@ class NoReloader(TierlineError):
     """A reload was asked of a server that no supervisor runs (embedded, in tests)."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Refused(TierlineError):
+    """A call refused before any work: who is calling is not known, or may not do this.
+
+    ``reason`` names why in a word, as refusals are counted (metrics.AUTH_REFUSALS); the
+    message is for the caller and never repeats a credential.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Unauthenticated(Refused):
+    """No credentials, or none that identify a known caller."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(Refused):
+    """A known caller asked for something its permissions do not allow."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED

@@ -30,10 +30,22 @@ LATENCY_BUCKETS = (
 """50 us to 1 s: decisions take well under a millisecond when healthy."""
 
 DECISION_METHODS = ("Decide", "DecideBatch")
-DECISION_OUTCOMES = ("ok", "degraded", "invalid", "shed", "abandoned", "error")
-"""shed: refused at once under overload; abandoned: the caller cancelled or its deadline passed."""
+DECISION_OUTCOMES = ("ok", "degraded", "invalid", "refused", "shed", "abandoned", "error")
+"""refused: unauthenticated or not permitted; shed: refused at once under overload; abandoned:
+the caller cancelled or its deadline passed."""
 RPC_METHODS = (*DECISION_METHODS, "GetPolicy", "ValidatePolicy", "ReloadPolicy")
 RELOAD_RESULTS = ("success", "rejected")
+AUTH_REFUSALS = (
+    "no_credentials",
+    "malformed_credentials",
+    "unknown_token",
+    "unknown_certificate",
+    "not_permitted",
+    "explain_not_permitted",
+)
+"""Why a call was refused: the first four are UNAUTHENTICATED (no credentials, an authorization
+that is not `Bearer TOKEN`, a token or a client certificate of no known caller), the last two
+PERMISSION_DENIED (the method's permission, or explain, missing)."""
 DECISION_LOG_DROPS = ("queue_full", "redis", "shutdown")
 """Why the decision log lost a decision: its queue was full; Redis failed for longer than the
 retry time, or refused the entry; the service stopped before it could be written."""
@@ -129,6 +141,13 @@ class Metrics:
             ["method", "code"],
             registry=registry,
         )
+        self.auth_refusals = Counter(
+            "tierline_auth_refusals_total",
+            "Calls refused by authentication (UNAUTHENTICATED) or permissions "
+            "(PERMISSION_DENIED), by method and reason.",
+            ["method", "reason"],
+            registry=registry,
+        )
         self.decisions_in_flight = Gauge(
             "tierline_decisions_in_flight",
             "Decisions admitted and not yet answered.",
@@ -197,6 +216,8 @@ class Metrics:
         for method in RPC_METHODS:
             for code in ("OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"):
                 self.rpcs.labels(method, code)
+            for reason in AUTH_REFUSALS:
+                self.auth_refusals.labels(method, reason)
         for reason in DECISION_LOG_DROPS:
             self.decision_log_dropped.labels(reason)
         for bad in BadRecord:

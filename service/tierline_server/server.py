@@ -1,10 +1,11 @@
 """One serving process: the gRPC server over one policy, wired together.
 
-Start: feature store -> decision log -> servicers behind the call guard -> health -> reflection
--> port -> SERVING. Stop (shutdown): NOT_SERVING -> the guard refuses new calls -> in-flight
-calls finish within the grace period -> gRPC stops -> the decision log writes its queue -> close
-Redis. Retire (a newer policy is serving beside it): gRPC stops at once, telling clients to
-reconnect, and in-flight calls finish.
+Start: feature store -> decision log -> servicers behind the call guard (which authenticates
+callers) -> health -> reflection (unless turned off) -> port (TLS when configured) -> SERVING.
+Stop (shutdown): NOT_SERVING -> the guard refuses new calls -> in-flight calls finish within the
+grace period -> gRPC stops -> the decision log writes its queue -> close Redis. Retire (a newer
+policy is serving beside it): gRPC stops at once, telling clients to reconnect, and in-flight
+calls finish.
 
 `tierline serve` runs one or more of these under a supervisor (tierline_server.supervisor),
 which owns the port, the metrics endpoint and policy reloads.
@@ -22,10 +23,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tierline.v1 import entitlement_pb2, policy_admin_pb2
 
-from tierline_server.api import admin, entitlement
+from tierline_server import tls
+from tierline_server.api import admin, auth, entitlement
 from tierline_server.api.admission import Admission
 from tierline_server.api.guard import CallGuard
-from tierline_server.config import ServerConfig, masked_url
+from tierline_server.config import ServerConfig, check_security, masked_url
 from tierline_server.decisionlog.writer import DecisionLogWriter
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
@@ -65,7 +67,13 @@ class TierlineServer:
         share_port: bool = False,
     ) -> None:
         """``share_port``: listen with SO_REUSEPORT, beside the other workers of a supervisor
-        that claimed the port; otherwise the port is this server's alone."""
+        that claimed the port; otherwise the port is this server's alone.
+
+        Raises SettingError for settings that cannot work together, and for TLS or callers files
+        that cannot be used."""
+        check_security(config)
+        self._certificates = tls.watch_for(config.tls)
+        authenticator = auth.Authenticator(auth.callers_for(config), metrics)
         self.config = config
         self.metrics = metrics
         self.decider = decider
@@ -73,7 +81,9 @@ class TierlineServer:
         self.store = FeatureStore(decider.policy, config.redis, config.near_cache, metrics)
         self.decision_log = DecisionLogWriter.for_config(config, metrics)  # None when off
         self.health = health.aio.HealthServicer()
-        self.guard = CallGuard(Admission(config.max_in_flight, config.max_queue_seconds), metrics)
+        self.guard = CallGuard(
+            Admission(config.max_in_flight, config.max_queue_seconds), metrics, authenticator
+        )
         # No maximum_concurrent_rpcs: gRPC would count a call from its first frame, so calls
         # whose message never completes could take every slot. The guard counts admitted
         # decisions instead, and a connection may hold only streams_per_connection calls.
@@ -91,6 +101,13 @@ class TierlineServer:
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MIN_PING_MS),
             ],
+        )
+        # Health alone, in plaintext, for probes that cannot speak TLS: it tells no more than the
+        # health service on the main port, which is open to all.
+        self.health_server = (
+            grpc.aio.server(options=[("grpc.so_reuseport", int(share_port))])
+            if config.health_listen
+            else None
         )
         self.port = 0
         self._services = [ENTITLEMENT.full_name] + (
@@ -129,11 +146,20 @@ class TierlineServer:
             )
         self.server.add_generic_rpc_handlers(services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
-        self.port = self.server.add_insecure_port(self.config.listen)
+        if self.config.reflection:
+            reflection.enable_server_reflection(
+                [*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+            )
+        if self._certificates is None:
+            self.port = self.server.add_insecure_port(self.config.listen)
+        else:
+            credentials = tls.server_credentials(self._certificates)
+            self.port = self.server.add_secure_port(self.config.listen, credentials)
         await self.server.start()
+        if self.health_server is not None:
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            self.health_server.add_insecure_port(self.config.health_listen)
+            await self.health_server.start()
         await self._report_redis()
         await self._set_health(SERVING)
         self._probe = asyncio.create_task(self._probe_redis())
@@ -168,6 +194,8 @@ class TierlineServer:
         await self._close()
 
     async def _close(self) -> None:
+        if self.health_server is not None:
+            await self.health_server.stop(None)
         self._stopping.set()
         if self._probe is not None:
             await self._probe

@@ -23,13 +23,14 @@ import multiprocessing
 import os
 import shutil
 import signal
+import ssl
 import tempfile
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from prometheus_client import (
@@ -41,9 +42,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from tierline_server import worker
-from tierline_server.config import ServerConfig, SettingError, metrics_endpoint
+from tierline_server import tls, worker
+from tierline_server.api import auth
+from tierline_server.config import ServerConfig, SettingError, check_security, metrics_endpoint
 from tierline_server.decisionlog.customers import customer_key
+from tierline_server.features import redis_client
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.errors import Location, PolicyError, PolicyInvalid
@@ -90,6 +93,12 @@ class Supervisor:
     """Runs the workers of one `tierline serve`."""
 
     def __init__(self, config: ServerConfig) -> None:
+        """Raises PortInUse, and SettingError for settings or files that cannot be used."""
+        check_security(config)
+        auth.callers_for(config)  # each worker reads the file itself: this checks it first
+        redis_client.tls_options(config.redis)
+        # Checks the TLS files now (workers read them again); /metrics serves with them.
+        self._certificates = tls.watch_for(config.tls)
         self._claim = PortClaim(config.listen)  # raises PortInUse
         # Workers listen on the port claimed (a chosen one, when the configuration says 0).
         self.config = dataclasses.replace(config, listen=self._claim.address)
@@ -140,10 +149,14 @@ class Supervisor:
             workers=self.config.workers,
             policy=policy.name,
             policy_version=policy.version,
-            metrics="http://{}:{}/metrics".format(*metrics_endpoint(self.config) or ())
+            metrics="{}://{}:{}/metrics".format(
+                "https" if self.config.tls.metrics else "http", *metrics_endpoint(self.config) or ()
+            )
             if self._http
             else None,
         )
+        for event, fields in _exposures(self.config):
+            log.warning(event, **fields)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stopping.set)
@@ -376,13 +389,25 @@ class Supervisor:
         registry.register(_WorkerCollector(self))
         ProcessCollector(registry=registry)  # the supervisor's own: its start time is the server's
         host, port = endpoint
+        secure: dict[str, Any] = {}
+        if self.config.tls.metrics and self._certificates is not None:
+            files = self._certificates.files
+            secure = {
+                "certfile": files.cert,
+                "keyfile": files.key,
+                "client_cafile": files.client_ca or None,
+                "client_auth_required": bool(files.client_ca),
+            }
         try:
-            server, _ = start_http_server(port, addr=host, registry=registry)
+            server, _ = start_http_server(port, addr=host, registry=registry, **secure)
         except OSError as error:
             raise PortInUse(
                 f"--metrics-listen {host}:{port}: cannot bind ({error.strerror}): another "
                 "server or program is using it; choose another port, or 0 for none"
             ) from None
+        if secure and self._certificates is not None:
+            listening = cast(ssl.SSLSocket, server.socket)  # start_http_server wrapped it
+            tls.follow(listening.context, self._certificates)
         return server
 
     def live_workers(self) -> Iterator[Worker]:
@@ -419,6 +444,33 @@ class _WorkerCollector:
                 count += 1
         workers.add_metric([], count)
         yield from (rss, cpu, workers)
+
+
+def _exposures(config: ServerConfig) -> list[tuple[str, dict[str, str]]]:
+    """What the configuration leaves open, said at start: events and their fields."""
+    if config.auth.insecure_no_auth:
+        return [
+            (
+                "authentication off",
+                {
+                    "address": config.listen,
+                    "detail": "--insecure-no-auth: whoever reaches the address may ask for "
+                    "decisions and read customers' features in explanations; never expose it",
+                },
+            )
+        ]
+    if not config.tls.enabled:
+        return [
+            (
+                "no tls",
+                {
+                    "address": config.listen,
+                    "detail": "no --tls-cert: bearer tokens, requests and decisions cross the "
+                    "network in clear text (right only behind a proxy or mesh that adds TLS)",
+                },
+            )
+        ]
+    return []
 
 
 def _rss_bytes(pid: int | None) -> float:

@@ -4,6 +4,7 @@ Fixtures:
     redis_url          URL of a session-wide server, flushed before each test
     redis_server       a server of the test's own, to stop, kill, pause and restart (outages)
     redis_cluster_url  redis+cluster:// URL of a session-wide 3-node cluster, flushed per test
+    pki                a test CA (trustme) that issues server and client certificates
 
 ``RedisServer(...)`` can also be used directly for a server with its own arguments (a password).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from support.redis_server import RedisClusterNodes, RedisServer
+from support.security import Pki
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +54,9 @@ def redis_cluster_url(_session_cluster: RedisClusterNodes) -> str:
     """redis+cluster:// URL of a real 3-node Redis Cluster, empty at the start of the test."""
     _session_cluster.flush()
     return _session_cluster.url
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA of the session's own, its certificates made as tests ask (never committed)."""
+    return Pki(tmp_path_factory.mktemp("pki"))

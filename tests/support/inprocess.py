@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from tierline_server.config import RedisSettings, ServerConfig
+from tierline_server.config import AuthSettings, RedisSettings, ServerConfig
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.decider import Decider
@@ -37,10 +37,12 @@ class InProcessServer:
 
 @contextmanager
 def inprocess_server(redis_url: str, **overrides: Any) -> Iterator[InProcessServer]:
-    """Serve the default policy (or ``policy_path=``) on 127.0.0.1:0 until the block ends."""
+    """Serve the default policy (or ``policy_path=``) on 127.0.0.1:0, without authentication
+    (or ``auth=``), until the block ends."""
     config = ServerConfig(
         listen="127.0.0.1:0",
         policy_path=str(DEFAULT_POLICY_DIR),
+        auth=AuthSettings(insecure_no_auth=True),
         redis=RedisSettings(url=redis_url, timeout_seconds=1.0),
     )
     config = dataclasses.replace(config, **overrides)

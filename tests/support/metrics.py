@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import urllib.request
 from collections.abc import Mapping
 
@@ -13,10 +14,12 @@ Samples = Mapping[tuple[str, frozenset[tuple[str, str]]], float]
 """A /metrics scrape: sample value by (sample name, label pairs)."""
 
 
-def scrape(metrics_port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample on a server's /metrics, by (sample name, labels)."""
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_SECONDS) as response:
+def scrape(
+    metrics_port: int, tls: ssl.SSLContext | None = None
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample on a server's /metrics, by (sample name, labels); over TLS with ``tls``."""
+    url = f"{'https' if tls else 'http'}://localhost:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_SECONDS, context=tls) as response:
         text = response.read().decode()
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value

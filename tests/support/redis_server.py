@@ -1,7 +1,7 @@
 """Real redis-server processes on free loopback ports: one server, or a 3-node cluster.
 
-``RedisServer(...)`` stops, kills, pauses and restarts (outages); ``RedisClusterNodes`` forms a
-cluster with redis-cli.
+``RedisServer(...)`` stops, kills, pauses and restarts (outages), and speaks TLS only when given
+``tls`` files; ``RedisClusterNodes`` forms a cluster with redis-cli.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -48,19 +50,40 @@ def _is_free(port: int) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class RedisTls:
+    """The files of a Redis that speaks TLS only and requires client certificates."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    """Signs the server's certificate, and the clients' certificates it accepts."""
+    client_cert: Path
+    client_key: Path
+    """A client certificate for the tests' own client."""
+
+
 class RedisServer:
     """A redis-server process on 127.0.0.1, without persistence, in its own directory.
 
     ``stop()`` and ``kill()`` end it, ``start()`` starts it again on the same port (an outage and
     a recovery); ``pause()`` freezes it with SIGSTOP so that calls time out, ``resume()`` thaws it.
+    With ``tls``, the port speaks TLS only and clients must present a certificate.
     """
 
-    def __init__(self, directory: Path, extra_args: Sequence[str] = (), port: int = 0) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        extra_args: Sequence[str] = (),
+        port: int = 0,
+        tls: RedisTls | None = None,
+    ) -> None:
         if shutil.which(REDIS_SERVER) is None:
             pytest.fail(f"{REDIS_SERVER} is not on PATH: install it (apt-get install redis-server)")
         self.directory = directory
         self.port = port or free_port(with_cluster_bus="--cluster-enabled" in extra_args)
         self.extra_args = tuple(extra_args)
+        self.tls = tls
         self.password: str | None = None
         if "--requirepass" in self.extra_args:
             self.password = self.extra_args[self.extra_args.index("--requirepass") + 1]
@@ -69,9 +92,10 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        """redis:// URL of database 0 (with the password, if the server has one)."""
+        """redis:// (rediss:// with TLS) URL of database 0 (with the password, if the server
+        has one)."""
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"redis{'s' if self.tls else ''}://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -81,9 +105,17 @@ class RedisServer:
     def start(self) -> RedisServer:
         """Start the server and wait until it answers PING."""
         log = self.directory / "redis.log"
+        if self.tls is None:
+            ports = ["--port", str(self.port)]
+        else:
+            ports = [
+                "--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key),
+                "--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "yes",
+            ]  # fmt: skip
         command = [
             REDIS_SERVER,
-            "--port", str(self.port),
+            *ports,
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
             "--save", "",
@@ -121,8 +153,16 @@ class RedisServer:
         self._process.send_signal(signal.SIGCONT)
 
     def client(self) -> redis.Redis:
-        """A plain client of this server (for set-up and checks)."""
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+        """A plain client of this server (for set-up and checks), as its default user."""
+        tls: dict[str, Any] = {}
+        if self.tls is not None:
+            tls = {
+                "ssl": True,
+                "ssl_ca_certs": str(self.tls.ca),
+                "ssl_certfile": str(self.tls.client_cert),
+                "ssl_keyfile": str(self.tls.client_key),
+            }
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, **tls)
 
     def _answers(self) -> bool:
         try:

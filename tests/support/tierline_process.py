@@ -25,7 +25,13 @@ READY_EVENT = "serving"
 
 
 class TierlineProcess:
-    """`tierline serve` in a subprocess; start() waits until health says SERVING."""
+    """`tierline serve` in a subprocess; start() waits until health says SERVING.
+
+    Without ``auth_file`` the server runs without authentication (--insecure-no-auth), as most
+    tests need nothing else; with one, callers must present the credentials it names.
+    ``credentials``: how to reach a server with TLS (for its health), and ``server_name`` the
+    name its certificate gives, when not the address.
+    """
 
     def __init__(
         self,
@@ -33,6 +39,10 @@ class TierlineProcess:
         policy: Path | str = REPO / "rules",
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        *,
+        auth_file: Path | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.port = free_port()
         self.metrics_port = free_port()
@@ -48,9 +58,14 @@ class TierlineProcess:
             "--redis-timeout", "1",
             "--policy", str(policy),
             "--redis-url", redis_url,
+            *(["--auth-file", str(auth_file)] if auth_file else ["--insecure-no-auth"]),
             "--log-format", "json",  # what events() reads
             *extra_args,
         ]  # fmt: skip
+        self.credentials = credentials
+        self._channel_options = (
+            [("grpc.ssl_target_name_override", server_name)] if server_name else []
+        )
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[str] | None = None
         self._lines: list[str] = []
@@ -101,6 +116,12 @@ class TierlineProcess:
         """Everything the server printed so far (while it runs)."""
         return self.output
 
+    def channel(self) -> grpc.Channel:
+        """A new channel to the server (TLS when it has ``credentials``)."""
+        if self.credentials is None:
+            return grpc.insecure_channel(self.target)
+        return grpc.secure_channel(self.target, self.credentials, self._channel_options)
+
     def events(self, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
         """The log events printed so far (every line is one JSON object), or those named
         ``event`` whose fields include ``fields``."""
@@ -120,7 +141,7 @@ class TierlineProcess:
 
     def health(self, service: str = "") -> int | None:
         """The health status of ``service`` ('' = overall), or None when unreachable."""
-        with grpc.insecure_channel(self.target) as channel:
+        with self.channel() as channel:
             try:
                 response = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=service), timeout=0.5

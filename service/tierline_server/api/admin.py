@@ -6,9 +6,11 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import structlog
 from tierline.v1 import policy_admin_pb2 as pb
 from tierline.v1 import policy_admin_pb2_grpc as pb_grpc
 
+from tierline_server.api.auth import Identity
 from tierline_server.api.guard import Method
 from tierline_server.api.mapping import policy_error_messages
 from tierline_server.errors import FieldViolation, InvalidRequest, NoReloader
@@ -16,6 +18,8 @@ from tierline_server.policy.compiler import compile_policy_text
 from tierline_server.policy.errors import PolicyInvalid
 from tierline_server.policy.source import MAX_POLICY_BYTES
 from tierline_server.reloads import Reload
+
+log = structlog.get_logger(__name__)
 
 CANDIDATE_NAME = "<candidate>"
 
@@ -38,7 +42,10 @@ class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[m
         self._compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-compile")
 
     async def ValidatePolicy(  # noqa: N802 - gRPC method name
-        self, request: pb.ValidatePolicyRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ValidatePolicyRequest,
+        context: grpc.aio.ServicerContext,
+        caller: Identity,
     ) -> pb.ValidatePolicyResponse:
         """Every error of the candidate; nothing changes either way."""
         size = len(request.policy_text.encode())
@@ -66,11 +73,12 @@ class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[m
         )
 
     async def ReloadPolicy(  # noqa: N802 - gRPC method name
-        self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext, caller: Identity
     ) -> pb.ReloadPolicyResponse:
         """Re-read the configured path; a bad policy changes nothing and is reported."""
         if self._reload is None:
             raise NoReloader("this server was not started by `tierline serve`: nothing reloads it")
+        log.info("reload policy called", caller=caller.name)  # who changed the policy: audits
         result = await self._reload()
         return pb.ReloadPolicyResponse(
             reloaded=result.reloaded,

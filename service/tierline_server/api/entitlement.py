@@ -9,6 +9,7 @@ from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
 from tierline_server.api import mapping, validation
+from tierline_server.api.auth import Identity
 from tierline_server.api.guard import Method
 from tierline_server.decisions import DecisionService
 from tierline_server.errors import InvalidRequest
@@ -27,12 +28,14 @@ METHODS = {
         MAX_DECIDE_BYTES,
         decisions=lambda request: 1,
         degraded=lambda response: response.decision.degraded,
+        explains=lambda request: request.explain,
     ),
     "DecideBatch": Method(
         MAX_DECIDE_BATCH_BYTES,
         # An oversized batch is refused by validation, not shed: count at most the maximum.
         decisions=lambda request: min(max(1, len(request.items)), validation.MAX_BATCH_ITEMS),
         degraded=lambda response: any(r.decision.degraded for r in response.results),
+        explains=lambda request: any(item.explain for item in request.items),
     ),
     "GetPolicy": Method(MAX_GET_POLICY_BYTES),
 }
@@ -49,16 +52,16 @@ class EntitlementServicer(pb_grpc.EntitlementServiceServicer):  # type: ignore[m
         )
 
     async def Decide(  # noqa: N802 - gRPC method name
-        self, request: pb.DecideRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DecideRequest, context: grpc.aio.ServicerContext, caller: Identity
     ) -> pb.DecideResponse:
         """One decision; INVALID_ARGUMENT lists every field violation."""
         outcome = await self._decisions.decide(
-            validation.decision_request(request), _deadline(context)
+            validation.decision_request(request, caller.name), _deadline(context)
         )
         return pb.DecideResponse(decision=mapping.outcome_message(outcome))
 
     async def DecideBatch(  # noqa: N802 - gRPC method name
-        self, request: pb.DecideBatchRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DecideBatchRequest, context: grpc.aio.ServicerContext, caller: Identity
     ) -> pb.DecideBatchResponse:
         """Up to 1000 decisions, each with its own status; one Redis round trip for all."""
         violations = validation.batch_size_violations(request)
@@ -68,7 +71,7 @@ class EntitlementServicer(pb_grpc.EntitlementServiceServicer):  # type: ignore[m
         valid = []
         for index, item in enumerate(request.items):
             try:
-                valid.append((index, validation.decision_request(item)))
+                valid.append((index, validation.decision_request(item, caller.name)))
             except InvalidRequest as invalid:
                 results[index] = pb.DecideBatchResult(status=_item_status(invalid))
         outcomes = await self._decisions.decide_many(
@@ -81,7 +84,7 @@ class EntitlementServicer(pb_grpc.EntitlementServiceServicer):  # type: ignore[m
         return pb.DecideBatchResponse(results=results)
 
     async def GetPolicy(  # noqa: N802 - gRPC method name
-        self, request: pb.GetPolicyRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetPolicyRequest, context: grpc.aio.ServicerContext, caller: Identity
     ) -> pb.GetPolicyResponse:
         """Version, checksum, tiers, levels and the baseline (clients' fallback)."""
         return self._policy_info

@@ -1,10 +1,14 @@
 """The call guard: what every RPC of Tierline's own services goes through, around its handler.
 
-In order: refuse while draining (UNAVAILABLE) -> refuse a request over its method's size before
+In order: refuse while draining (UNAVAILABLE) -> identify the caller from its credentials and
+check the method's permission (UNAUTHENTICATED, PERMISSION_DENIED: before anything is parsed, so
+an unknown caller costs no more than that) -> refuse a request over its method's size before
 parsing it (INVALID_ARGUMENT) -> parse it (a body that does not parse is INVALID_ARGUMENT,
-"malformed request") -> admit or shed the decisions it asks for (RESOURCE_EXHAUSTED at once) ->
-the handler -> domain errors become statuses with google.rpc details -> every call counted by
-method and status code, abandoned calls (CANCELLED, DEADLINE_EXCEEDED) included.
+"malformed request") -> refuse an explanation to a caller without the explain permission
+(PERMISSION_DENIED) -> admit or shed the decisions it asks for (RESOURCE_EXHAUSTED at once) ->
+the handler, given the caller's Identity -> domain errors become statuses with google.rpc
+details -> every call counted by method and status code, abandoned calls (CANCELLED,
+DEADLINE_EXCEEDED) included.
 
 Handlers are registered with the guard's behaviour directly (no interceptor), and receive raw
 bytes from gRPC, so that no request is parsed before its size is checked. Health and reflection
@@ -29,6 +33,7 @@ from grpc_status import rpc_status
 
 from tierline_server import logs
 from tierline_server.api.admission import Admission
+from tierline_server.api.auth import Authenticator, Credentials, Identity
 from tierline_server.errors import (
     FieldViolation,
     InvalidRequest,
@@ -40,7 +45,8 @@ from tierline_server.metrics import DECISION_OUTCOMES, Metrics
 
 log = structlog.get_logger(__name__)
 
-Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Behaviour = Callable[[Any, grpc.aio.ServicerContext, Identity], Awaitable[Any]]
+"""A handler: the parsed request, the call's context, who is calling."""
 
 SHED_LOG_SECONDS = 10.0
 """Shed calls are logged at most once per this period (with how many there were): under
@@ -49,6 +55,8 @@ overload a line per call would add to the load."""
 OUTCOMES = {
     grpc.StatusCode.OK: "ok",
     grpc.StatusCode.INVALID_ARGUMENT: "invalid",
+    grpc.StatusCode.UNAUTHENTICATED: "refused",
+    grpc.StatusCode.PERMISSION_DENIED: "refused",
     grpc.StatusCode.RESOURCE_EXHAUSTED: "shed",
     grpc.StatusCode.CANCELLED: "abandoned",
     grpc.StatusCode.DEADLINE_EXCEEDED: "abandoned",
@@ -66,6 +74,8 @@ class Method:
     """How many decisions a request asks for (admission control); None: not a decision RPC."""
     degraded: Callable[[Any], bool] = lambda response: False
     """Whether an answer was degraded (the decision latency metric's outcome)."""
+    explains: Callable[[Any], bool] | None = None
+    """Whether a request asks for an explanation (the explain permission); None: never."""
 
 
 def to_status(error: TierlineError) -> grpc.Status:
@@ -89,9 +99,12 @@ def to_status(error: TierlineError) -> grpc.Status:
 class CallGuard:
     """Guards the RPCs of one server (one event loop)."""
 
-    def __init__(self, admission: Admission, metrics: Metrics) -> None:
+    def __init__(
+        self, admission: Admission, metrics: Metrics, authenticator: Authenticator
+    ) -> None:
         self.admission = admission
         self._metrics = metrics
+        self._authenticator = authenticator
         self._draining = False
         self._calls = 0
         self._idle = asyncio.Event()
@@ -152,6 +165,7 @@ class CallGuard:
             else None
         )
         admission = self.admission
+        authenticator = self._authenticator
 
         async def call(data: bytes, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
@@ -175,7 +189,10 @@ class CallGuard:
             try:
                 if self._draining:
                     raise ShuttingDown("the server is shutting down: retry on another replica")
-                request = _parse(name, request_type, data, method.max_request_bytes)
+                request, identity = _identified(
+                    authenticator, data, context, name=name, request_type=request_type,
+                    method=method,
+                )  # fmt: skip
                 if method.decisions is not None:
                     decisions = method.decisions(request)
                     admission.admit(decisions, context.time_remaining())
@@ -185,7 +202,7 @@ class CallGuard:
                     # Let calls that arrived meanwhile be admitted (or shed) before this one's
                     # work, which may not yield on its own (a near-cache hit never does).
                     await asyncio.sleep(0)
-                response = await behaviour(request, context)
+                response = await behaviour(request, context, identity)
             except TierlineError as error:
                 settle(error.code)
                 if isinstance(error, Overloaded):
@@ -220,6 +237,39 @@ class CallGuard:
 
     def _leave(self) -> None:
         self._calls -= 1
+
+
+def _identified(
+    authenticator: Authenticator,
+    data: bytes,
+    context: grpc.aio.ServicerContext,
+    *,
+    name: str,
+    request_type: type[message.Message],
+    method: Method,
+) -> tuple[message.Message, Identity]:
+    """The request and who sent it, once it is known that the caller may have it answered."""
+    credentials = _credentials(context)
+    identity = authenticator.authenticate(name, credentials)
+    request = _parse(name, request_type, data, method.max_request_bytes)
+    if method.explains is not None and method.explains(request):
+        authenticator.check_explain(name, identity, credentials)
+    return request, identity
+
+
+def _credentials(context: grpc.aio.ServicerContext) -> Credentials:
+    """A call's credentials: its authorization metadata, and the subject of its client
+    certificate (present only under mutual TLS, where the handshake verified it)."""
+    authorization = [
+        value for key, value in context.invocation_metadata() or () if key == "authorization"
+    ]
+    subject = context.auth_context().get("x509_subject")
+    return Credentials(
+        # Sent twice: joined, it matches no token (refused, whichever came first).
+        authorization=", ".join(authorization) if authorization else None,
+        certificate_subject=subject[0].decode() if subject else None,
+        peer=context.peer(),
+    )
 
 
 def _parse(

@@ -31,12 +31,13 @@ POLICY_CHANNELS = {int(channel): channel.label for channel in Channel}
 """The API's Channel numbers -> the names policies use."""
 
 
-def decision_request(message: pb.DecideRequest) -> DecisionRequest:
-    """The domain request for a DecideRequest; raises InvalidRequest with every violation."""
+def decision_request(message: pb.DecideRequest, caller: str = "") -> DecisionRequest:
+    """The domain request for a DecideRequest from ``caller``; raises InvalidRequest with every
+    violation."""
     violations = violations_of(message)
     if violations:
         raise InvalidRequest(violations)
-    return _to_domain(message)
+    return _to_domain(message, caller)
 
 
 def batch_size_violations(message: pb.DecideBatchRequest) -> list[FieldViolation]:
@@ -134,7 +135,7 @@ def _attribute_path(key: str) -> str:
     return f"context.attributes[{shown.encode('unicode_escape').decode('ascii')}]"
 
 
-def _to_domain(message: pb.DecideRequest) -> DecisionRequest:
+def _to_domain(message: pb.DecideRequest, caller: str) -> DecisionRequest:
     context = message.context
     return DecisionRequest(
         customer_id=message.customer_id,
@@ -152,4 +153,5 @@ def _to_domain(message: pb.DecideRequest) -> DecisionRequest:
         occurred_at_ns=(
             context.occurred_at.ToNanoseconds() if context.HasField("occurred_at") else None
         ),
+        caller=caller,
     )

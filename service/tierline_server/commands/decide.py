@@ -15,12 +15,11 @@ from tierline.interaction import CHANNEL_NAMES, Channel, DecisionRequest
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
-from tierline_server.commands.options import UsageError, add_option
+from tierline_server.commands.connect import add_connection_options, open_channel
+from tierline_server.commands.options import UsageError
 from tierline_server.commands.output import errors, print_decision, print_decision_json
-from tierline_server.config import DEFAULT_LISTEN, Option, listen_address
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
-TARGET = Option("--target", "address of a running service, host:port", listen_address)
 
 
 def register(groups: Any) -> None:
@@ -47,7 +46,7 @@ def register(groups: Any) -> None:
     )
     parser.add_argument("--explain", action="store_true", help="show why each rule matched")
     parser.add_argument("--json", action="store_true", help="print protobuf's canonical JSON")
-    add_option(parser, TARGET, DEFAULT_LISTEN)
+    add_connection_options(parser)
     parser.set_defaults(handler=decide_command)
 
 
@@ -97,7 +96,7 @@ def request_for(args: argparse.Namespace) -> pb.DecideRequest:
 def decide_command(args: argparse.Namespace) -> int:
     """Print the decision; exit 1 with the status (and field violations) on an error."""
     request = request_for(args)
-    with grpc.insecure_channel(args.target) as channel:
+    with open_channel(args) as channel:
         stub = pb_grpc.EntitlementServiceStub(channel)
         try:
             response = stub.Decide(request, timeout=DEFAULT_TIMEOUT_SECONDS)

@@ -42,6 +42,7 @@ from tierline_server.commands.output import (
 from tierline_server.config import (
     DECISION_LOG_READING,
     INSTANT_RULE,
+    REDIS_TLS,
     DecisionLogSettings,
     RedisSettings,
     SettingError,
@@ -60,7 +61,7 @@ from tierline_server.policy.inputs import readable_features
 
 DEFAULT_TAIL_LINES = 10
 FORMATS = ("jsonl", "csv")
-REDIS_OPTIONS = ("url", "cluster")
+REDIS_OPTIONS = ("url", "cluster", *REDIS_TLS)
 CSV_COLUMNS = (
     "decision_id", "time", "method", "caller", "customer", "customer_hashed",
     "channel", "intent", "order_value", "currency", "item_count", "attributes",

@@ -15,10 +15,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.markup import escape
 
-from tierline_server.commands.decide import TARGET
-from tierline_server.commands.options import add_option
+from tierline_server.commands.connect import add_connection_options, open_channel
 from tierline_server.commands.output import console, errors
-from tierline_server.config import DEFAULT_LISTEN
 
 DEFAULT_TIMEOUT_SECONDS = 3.0
 """Long enough for a loaded host, short enough for a container runtime's check interval."""
@@ -27,7 +25,7 @@ DEFAULT_TIMEOUT_SECONDS = 3.0
 def register(groups: Any) -> None:
     """Add ``health`` to the CLI."""
     parser = groups.add_parser("health", help="check a running service's gRPC health")
-    add_option(parser, TARGET, DEFAULT_LISTEN)
+    add_connection_options(parser)
     parser.add_argument(
         "--service",
         default="",
@@ -58,7 +56,7 @@ def health_command(args: argparse.Namespace) -> int:
     """Print the status; 0 when SERVING, 1 otherwise."""
     shown = f"{args.target} {args.service!r}" if args.service else args.target
     request = health_pb2.HealthCheckRequest(service=args.service)
-    with grpc.insecure_channel(args.target) as channel:
+    with open_channel(args) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(request, timeout=args.timeout)
         except grpc.RpcError as error:

@@ -39,6 +39,7 @@ from tierline_server.commands.output import (
 from tierline_server.config import (
     DEFAULT_POLICY_PATH,
     INSTANT_RULE,
+    REDIS_TLS,
     DecisionLogSettings,
     RedisSettings,
     instant,
@@ -106,7 +107,7 @@ def register(commands: Any) -> None:
         help="exit 1 when one of these changes appears, comma-separated: "
         + ", ".join(kind.value for kind in Kind),
     )
-    add_settings(diff, RedisSettings, only=("url", "cluster"))
+    add_settings(diff, RedisSettings, only=("url", "cluster", *REDIS_TLS))
     add_settings(diff, DecisionLogSettings, only=("stream",))
     diff.set_defaults(handler=diff_command)
 

@@ -18,6 +18,7 @@ from tierline_server.commands import report as report_commands
 from tierline_server.commands import serve as serve_commands
 from tierline_server.commands.options import UsageError
 from tierline_server.commands.output import errors
+from tierline_server.config import SettingError
 from tierline_server.policy.errors import EngineUnavailable
 
 
@@ -66,7 +67,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args)
     except UsageError as error:
         args.command_parser.error(str(error))
-    except EngineUnavailable as error:
+    except (EngineUnavailable, SettingError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}")
         return 2
     return status

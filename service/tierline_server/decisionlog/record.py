@@ -49,7 +49,7 @@ class DecisionRecord:
     outcome: Outcome
     customer_hashed: bool = False
     caller: str = ""
-    """Who asked, once callers authenticate ('' until then)."""
+    """Who asked: the caller's name ('' when the service ran without authentication)."""
     shadow: Decision | None = None
     """A candidate policy's decision for the same inputs, when it differed from the one the
     caller got (``outcome.decision``)."""
@@ -86,6 +86,7 @@ def record_of(
         context=request.context,
         outcome=outcome,
         customer_hashed=customer_hashed,
+        caller=request.caller,
     )
 
 

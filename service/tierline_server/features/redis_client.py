@@ -22,7 +22,7 @@ from redis import exceptions
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
-from tierline_server.config import RedisSettings
+from tierline_server.config import RedisSettings, SettingError
 
 AsyncClient: TypeAlias = "redis.asyncio.Redis | redis.asyncio.RedisCluster"
 SyncClient: TypeAlias = "redis.Redis | redis.RedisCluster"
@@ -56,6 +56,25 @@ def node_url(settings: RedisSettings) -> str:
     """The URL as redis-py spells it: a ``+cluster`` scheme becomes plain redis:// or rediss://."""
     scheme, separator, rest = settings.url.partition("://")
     return f"{CLUSTER_SCHEMES.get(scheme, scheme)}{separator}{rest}"
+
+
+def tls_options(settings: RedisSettings) -> dict[str, Any]:
+    """redis-py's TLS arguments for the settings' CA and client certificate; SettingError when
+    they are given for a URL without TLS (they would be ignored: the operator must know)."""
+    given = {
+        "ssl_ca_certs": settings.tls_ca,
+        "ssl_certfile": settings.tls_cert,
+        "ssl_keyfile": settings.tls_key,
+    }
+    given = {name: path for name, path in given.items() if path}
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise SettingError("--redis-tls-cert and --redis-tls-key go together: give both")
+    if given and not node_url(settings).startswith("rediss://"):
+        raise SettingError(
+            "--redis-tls-ca, --redis-tls-cert and --redis-tls-key need a TLS URL: rediss:// "
+            f"(or rediss+cluster://), not {settings.url.partition('://')[0]}://"
+        )
+    return given
 
 
 def request_client(settings: RedisSettings) -> AsyncClient:
@@ -92,6 +111,7 @@ def background_client(settings: RedisSettings) -> AsyncClient:
 
 
 def _async_client(settings: RedisSettings, options: dict[str, Any]) -> AsyncClient:
+    options.update(tls_options(settings))
     if is_cluster(settings):
         return redis.asyncio.RedisCluster.from_url(node_url(settings), **options)
     return redis.asyncio.from_url(node_url(settings), **options)
@@ -110,6 +130,7 @@ def listener_client(settings: RedisSettings) -> redis.asyncio.Redis:
         socket_keepalive=True,
         health_check_interval=LISTENER_HEALTH_CHECK_SECONDS,
         retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+        **tls_options(settings),
     )
 
 
@@ -119,6 +140,7 @@ def writer_client(settings: RedisSettings) -> SyncClient:
         "socket_timeout": WRITER_TIMEOUT_SECONDS,
         "socket_connect_timeout": WRITER_TIMEOUT_SECONDS,
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), WRITER_RETRIES),
+        **tls_options(settings),
     }
     if is_cluster(settings):
         return redis.RedisCluster.from_url(node_url(settings), **options)

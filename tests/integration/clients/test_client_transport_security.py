@@ -1,180 +1,265 @@
-"""TLS, mutual TLS and bearer tokens reach the server as configured.
-
-``tierline serve`` does not take TLS or tokens yet (the operations issue adds them), so a small
-EntitlementService in this test, on a real gRPC server with real certificates, records what
-arrives: the token, the client certificate's name.
-"""
+"""The client's TLS, mutual TLS and token options end to end against a real `tierline serve` (with
+a callers file, certificates made by trustme): calls that get through, auth failures that raise
+typed errors and never fall back to the baseline, and a server certificate rotated while the
+client is connected."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 from collections.abc import Iterator
-from concurrent import futures
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import grpc
 import pytest
-from tierline import AsyncEntitlementClient, EntitlementClient, ServiceUnavailable, TlsConfig
-from tierline.v1 import entitlement_pb2 as pb
-from tierline.v1 import entitlement_pb2_grpc as pb_grpc
+from client_support import seed
+from support.security import (
+    CALLERS,
+    TOKENS,
+    WRONG_TOKEN,
+    KeyPair,
+    Pki,
+    server_tls_args,
+    tls_credentials,
+    write_callers,
+)
+from support.tierline_process import TierlineProcess
+from support.waiting import wait_for
+from tierline import (
+    AsyncEntitlementClient,
+    Baseline,
+    EntitlementClient,
+    PermissionDenied,
+    ServiceUnavailable,
+    TlsConfig,
+    Unauthenticated,
+)
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "s3cret-token"
-
-
-@dataclass
-class Seen:
-    """What the recording service saw, call by call."""
-
-    authorization: list[str | None] = field(default_factory=list)
-    client_names: list[str | None] = field(default_factory=list)
-
-
-class RecordingService(pb_grpc.EntitlementServiceServicer):  # type: ignore[misc]
-    """Answers GetPolicy and Decide, and records each call's credentials."""
-
-    def __init__(self, seen: Seen) -> None:
-        self.seen = seen
-
-    def _record(self, context: grpc.ServicerContext) -> None:
-        self.seen.authorization.append(dict(context.invocation_metadata()).get("authorization"))
-        names = context.auth_context().get("x509_common_name", [None])
-        self.seen.client_names.append(names[0].decode() if names[0] else None)
-
-    def GetPolicy(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        self._record(context)
-        return pb.GetPolicyResponse(policy=pb.PolicyInfo(name="recording", version="1"))
-
-    def Decide(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        self._record(context)
-        return pb.DecideResponse(decision=pb.Decision(customer_id=request.customer_id, tier="x"))
-
-
-@dataclass(frozen=True)
-class Pki:
-    """PEM files of a test CA, a server certificate for localhost and a client certificate."""
-
-    directory: Path
-
-    def pem(self, name: str) -> bytes:
-        return (self.directory / name).read_bytes()
-
-
-def openssl(directory: Path, *args: str) -> None:
-    subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+TIMEOUT = 5.0
+"""Deadline of each call: generous (a loaded machine), the point is what comes back."""
+CONNECTIONS = 2
+"""The rotation test's client connections, each opened before the certificate changes."""
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not on PATH to make test certificates")
-    directory = tmp_path_factory.mktemp("pki")
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl(directory, "req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=tierline-test-ca")  # fmt: skip
-    (directory / "server.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    for name, extension in (("server", ["-extfile", "server.ext"]), ("client", [])):
-        subject = "/CN=localhost" if name == "server" else "/CN=call-center"
-        openssl(directory, "req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                "-subj", subject)  # fmt: skip
-        openssl(directory, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem",
-                "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.pem", "-days", "2",
-                *extension)  # fmt: skip
-    return Pki(directory)
+def call_center(pki: Pki) -> KeyPair:
+    """A client certificate (a caller by its subject: decide only)."""
+    return pki.client("call-center-desk")
 
 
-def serve(credentials: grpc.ServerCredentials | None) -> tuple[grpc.Server, int, Seen]:
-    seen = Seen()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    pb_grpc.add_EntitlementServiceServicer_to_server(RecordingService(seen), server)
-    if credentials is None:
-        port = server.add_insecure_port("127.0.0.1:0")
-    else:
-        port = server.add_secure_port("127.0.0.1:0", credentials)
-    server.start()
-    return server, port, seen
+@pytest.fixture(scope="module")
+def callers_file(tmp_path_factory: pytest.TempPathFactory, call_center: KeyPair) -> Path:
+    return write_callers(
+        tmp_path_factory.mktemp("callers") / "callers.yaml",
+        {**CALLERS, "desk": ("decide",)},
+        subjects={"desk": call_center.subject},
+    )
+
+
+@pytest.fixture(scope="module")
+def mtls_server(
+    _session_redis: object, pki: Pki, call_center: KeyPair, callers_file: Path
+) -> Iterator[TierlineProcess]:
+    """Mutual TLS and the callers file."""
+    server = TierlineProcess(
+        _session_redis.url,  # type: ignore[attr-defined]
+        extra_args=server_tls_args(pki.server(), pki.ca_file),
+        auth_file=callers_file,
+        credentials=tls_credentials(pki.ca_file, call_center),
+    ).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def mtls_server(pki: Pki) -> Iterator[tuple[int, Seen]]:
-    credentials = grpc.ssl_server_credentials(
-        [(pki.pem("server.key"), pki.pem("server.pem"))],
-        root_certificates=pki.pem("ca.pem"),
-        require_client_auth=True,
-    )
-    server, port, seen = serve(credentials)
-    yield port, seen
-    server.stop(None)
+def mtls(mtls_server: TierlineProcess, redis_url: str) -> TierlineProcess:
+    seed(redis_url)
+    return mtls_server
 
 
-@pytest.fixture
-def plaintext_server() -> Iterator[tuple[int, Seen]]:
-    server, port, seen = serve(None)
-    yield port, seen
-    server.stop(None)
+def mtls_config(pki: Pki, client: KeyPair, server_name: str | None = None) -> TlsConfig:
+    return TlsConfig.from_files(pki.ca_file, client.cert, client.key, server_name=server_name)
 
 
-def test_mutual_tls_and_token(pki: Pki, mtls_server: tuple[int, Seen]) -> None:
-    port, seen = mtls_server
-    tls = TlsConfig.from_files(
-        ca=pki.directory / "ca.pem",
-        cert=pki.directory / "client.pem",
-        key=pki.directory / "client.key",
-    )
-    with EntitlementClient(f"localhost:{port}", tls=tls, token=TOKEN, timeout=2.0) as client:
-        assert client.policy().name == "recording"
-        assert client.decide("c1", "phone").tier == "x"
-    assert seen.authorization[-2:] == [f"Bearer {TOKEN}"] * 2
-    assert seen.client_names[-2:] == ["call-center"] * 2
+def test_mutual_tls_and_a_token(mtls: TierlineProcess, pki: Pki, call_center: KeyPair) -> None:
+    target = f"localhost:{mtls.port}"
+    tls = mtls_config(pki, call_center)
+    with EntitlementClient(
+        target, tls=tls, token=TOKENS["support-lead"], timeout=TIMEOUT
+    ) as client:
+        assert client.policy().version == "2026.11.1"
+        decision = client.decide("gold-1", "phone", intent="cancel", explain=True)
+
+    assert not decision.is_fallback
+    assert decision.tier == "gold"
+    assert decision.explanation is not None  # support-lead may have explanations
 
 
-def test_async_mutual_tls_and_token(pki: Pki, mtls_server: tuple[int, Seen]) -> None:
-    port, seen = mtls_server
+def test_the_client_certificate_alone_identifies_the_caller(
+    mtls: TierlineProcess, pki: Pki, call_center: KeyPair
+) -> None:
+    with EntitlementClient(
+        f"localhost:{mtls.port}", tls=mtls_config(pki, call_center), timeout=TIMEOUT
+    ) as client:
+        assert client.decide("platinum-1", "chat").tier == "platinum"
+        with pytest.raises(PermissionDenied, match="caller desk may not ask for explanations"):
+            client.decide("platinum-1", "chat", explain=True)
+
+
+def test_async_mutual_tls_and_token(mtls: TierlineProcess, pki: Pki, call_center: KeyPair) -> None:
     tls = TlsConfig(
-        root_certificates=pki.pem("ca.pem"),
-        certificate_chain=pki.pem("client.pem"),
-        private_key=pki.pem("client.key"),
+        root_certificates=pki.ca_pem,
+        certificate_chain=call_center.cert.read_bytes(),
+        private_key=call_center.key.read_bytes(),
     )
 
     async def scenario() -> None:
         async with AsyncEntitlementClient(
-            f"localhost:{port}", tls=tls, token=TOKEN, timeout=2.0
+            f"localhost:{mtls.port}", tls=tls, token=TOKENS["call-center"], timeout=TIMEOUT
         ) as client:
-            assert (await client.decide("c1", "chat")).tier == "x"
+            decision = await client.decide("gold-1", "chat")
+            assert (decision.tier, decision.is_fallback) == ("gold", False)
+            with pytest.raises(PermissionDenied):
+                await client.decide("gold-1", "chat", explain=True)
 
     asyncio.run(scenario())
-    assert seen.authorization[-1] == f"Bearer {TOKEN}"
-    assert seen.client_names[-1] == "call-center"
 
 
-def test_server_name_override_for_an_address_by_ip(pki: Pki, mtls_server: tuple[int, Seen]) -> None:
-    port, _ = mtls_server
-    tls = TlsConfig.from_files(
-        pki.directory / "ca.pem", pki.directory / "client.pem", pki.directory / "client.key",
-        server_name="localhost",
-    )  # fmt: skip
-    with EntitlementClient(f"127.0.0.1:{port}", tls=tls) as client:
-        assert client.policy().version == "1"
+def test_server_name_override_for_an_address_by_ip(pki: Pki, redis_url: str) -> None:
+    named = pki.server("named", hosts=("tierline.internal",))  # no IP address in it
+    server = TierlineProcess(
+        redis_url,
+        extra_args=server_tls_args(named),
+        credentials=tls_credentials(pki.ca_file),
+        server_name="tierline.internal",
+    ).start()
+    try:
+        tls = TlsConfig.from_files(pki.ca_file, server_name="tierline.internal")
+        with EntitlementClient(f"127.0.0.1:{server.port}", tls=tls, timeout=TIMEOUT) as client:
+            assert client.policy().version == "2026.11.1"
+        with (
+            EntitlementClient(
+                f"127.0.0.1:{server.port}", tls=TlsConfig.from_files(pki.ca_file), timeout=TIMEOUT
+            ) as client,
+            pytest.raises(ServiceUnavailable),
+        ):
+            client.policy()  # the certificate does not name 127.0.0.1
+    finally:
+        server.stop()
 
 
-def test_untrusted_server_is_not_a_silent_fallback(pki: Pki, mtls_server: tuple[int, Seen]) -> None:
-    port, seen = mtls_server
-    client = EntitlementClient(f"localhost:{port}", tls=TlsConfig(), token=TOKEN)
-    with client, pytest.raises(ServiceUnavailable):
-        client.policy()  # the system's roots do not trust the test CA
-    assert seen.authorization == []  # and the token was never sent
+def test_an_untrusted_server_is_not_a_silent_fallback(
+    mtls: TierlineProcess, call_center: KeyPair
+) -> None:
+    untrusting = TlsConfig(  # the system's roots do not trust the test CA
+        certificate_chain=call_center.cert.read_bytes(), private_key=call_center.key.read_bytes()
+    )
+    with (
+        EntitlementClient(
+            f"localhost:{mtls.port}", tls=untrusting, token=TOKENS["call-center"], timeout=TIMEOUT
+        ) as client,
+        pytest.raises(ServiceUnavailable),
+    ):
+        client.policy()
 
 
-def test_token_without_tls_only_when_allowed(plaintext_server: tuple[int, Seen]) -> None:
-    port, seen = plaintext_server
-    with pytest.raises(ValueError, match="needs TLS"):
-        EntitlementClient(f"127.0.0.1:{port}", token=TOKEN)
-    with EntitlementClient(f"127.0.0.1:{port}", token=TOKEN, insecure_token=True) as client:
-        client.decide("c1", "web", timeout=2.0)  # and the policy fetch in the background
-    assert seen.authorization
-    assert set(seen.authorization) == {f"Bearer {TOKEN}"}
+@pytest.mark.parametrize("token", [WRONG_TOKEN, TOKENS["release"]])
+def test_an_auth_failure_raises_even_with_a_baseline_to_fall_back_on(
+    mtls: TierlineProcess, pki: Pki, call_center: KeyPair, baseline: Baseline, token: str
+) -> None:
+    expected = Unauthenticated if token == WRONG_TOKEN else PermissionDenied
+    with EntitlementClient(
+        f"localhost:{mtls.port}",
+        tls=mtls_config(pki, call_center),
+        token=token,
+        baseline=baseline,
+        timeout=TIMEOUT,
+    ) as client:
+        with pytest.raises(expected):
+            client.decide("gold-1", "phone")
+        with pytest.raises(expected):
+            client.decide_batch([{"customer_id": "gold-1", "channel": "web"}])
+        with pytest.raises(expected):
+            client.policy()
+
+
+def test_a_token_without_tls_only_when_allowed(
+    redis_url: str, callers_file: Path, baseline: Baseline
+) -> None:
+    seed(redis_url)
+    server = TierlineProcess(redis_url, auth_file=callers_file).start()
+    try:
+        with pytest.raises(ValueError, match="needs TLS"):
+            EntitlementClient(server.target, token=TOKENS["call-center"])
+        with EntitlementClient(
+            server.target, token=TOKENS["call-center"], insecure_token=True, timeout=TIMEOUT
+        ) as client:
+            assert client.decide("gold-1", "web").tier == "gold"
+        with (
+            EntitlementClient(server.target, baseline=baseline, timeout=TIMEOUT) as client,
+            pytest.raises(Unauthenticated, match="no credentials"),
+        ):
+            client.decide("gold-1", "web")  # no token at all: raised, never the baseline
+    finally:
+        server.stop()
+
+
+def test_a_server_certificate_rotated_while_the_client_is_connected(
+    redis_url: str, callers_file: Path, tmp_path: Path
+) -> None:
+    """The server moves to a certificate of another CA. A client that trusts only the old CA
+    keeps deciding on its open connection (were it dropped, no new handshake could succeed),
+    while new handshakes get the new certificate."""
+    seed(redis_url)
+    old, new = Pki(tmp_path / "old", name="old"), Pki(tmp_path / "new", name="new")
+    live = KeyPair(tmp_path / "tls.crt", tmp_path / "tls.key")
+    install(old.server(), live)
+    server = TierlineProcess(
+        redis_url,
+        extra_args=server_tls_args(live),
+        auth_file=callers_file,
+        credentials=tls_credentials(old.ca_file),
+    ).start()
+    token = TOKENS["call-center"]
+    try:
+        with EntitlementClient(
+            f"localhost:{server.port}",
+            tls=TlsConfig.from_files(old.ca_file),
+            token=token,
+            timeout=TIMEOUT,
+            connections=CONNECTIONS,
+        ) as connected:
+            for _ in range(2 * CONNECTIONS):  # calls go to each connection in turn: open them all
+                assert not connected.decide("gold-1", "phone").is_fallback
+
+            install(new.server(), live)
+            wait_for(lambda: answers(server.port, new, token), what="the new certificate")
+
+            for _ in range(20):
+                decision = connected.decide("gold-1", "phone")
+                assert (decision.tier, decision.is_fallback) == ("gold", False)
+        assert not answers(server.port, old, token)  # a new handshake meets the new one
+    finally:
+        server.stop()
+
+
+def install(pair: KeyPair, live: KeyPair) -> None:
+    """Put ``pair`` in place of the live files, each by one rename (as cert-manager's Secret
+    volume does)."""
+    for source, target in ((pair.key, live.key), (pair.cert, live.cert)):
+        staged = target.with_suffix(".new")
+        shutil.copyfile(source, staged)
+        staged.replace(target)
+
+
+def answers(port: int, pki: Pki, token: str) -> bool:
+    """Whether a new client trusting only ``pki``'s CA gets the policy."""
+    with EntitlementClient(
+        f"localhost:{port}", tls=TlsConfig.from_files(pki.ca_file), token=token, timeout=TIMEOUT
+    ) as client:
+        try:
+            client.policy(timeout=2.0)
+        except ServiceUnavailable:
+            return False
+    return True

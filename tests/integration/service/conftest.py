@@ -43,7 +43,8 @@ def server(shared_server: TierlineProcess, redis_url: str) -> TierlineProcess:
 
 @pytest.fixture
 def start_server() -> Iterator[ServerFactory]:
-    """Start Tierlines of the test's own (TierlineProcess arguments); all stopped afterwards."""
+    """Start Tierlines of the test's own (TierlineProcess arguments: auth_file, credentials);
+    all stopped afterwards."""
     started: list[TierlineProcess] = []
 
     def start(
@@ -51,8 +52,11 @@ def start_server() -> Iterator[ServerFactory]:
         policy: Path = REPO / "rules",
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        **security: Any,
     ) -> TierlineProcess:
-        process = TierlineProcess(redis_url, policy=policy, extra_args=extra_args, env=env)
+        process = TierlineProcess(
+            redis_url, policy=policy, extra_args=extra_args, env=env, **security
+        )
         started.append(process)
         return process.start()
 

@@ -11,6 +11,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from support.customers import write_features
+from support.security import with_token
 from support.tierline_process import TierlineProcess
 from tierline import connection
 from tierline.v1 import entitlement_pb2 as pb
@@ -18,7 +19,8 @@ from tierline.v1 import entitlement_pb2 as pb
 StubT = TypeVar("StubT")
 
 ServerFactory = Callable[..., TierlineProcess]
-"""The ``start_server`` fixture: (redis_url, policy=..., extra_args=..., env=...) -> started."""
+"""The ``start_server`` fixture: (redis_url, policy=..., extra_args=..., env=..., auth_file=...,
+credentials=...) -> started."""
 
 TIMEOUT = 10.0
 """Deadline of every test RPC: generous, so that a loaded CI machine never fails a test by time."""
@@ -63,12 +65,17 @@ a retiring worker (after a reload) had received but not started."""
 
 @contextmanager
 def stub_on(
-    target: str, stub_type: Callable[[grpc.Channel], StubT], *, retrying: bool = False
+    target: str,
+    stub_type: Callable[[grpc.Channel], StubT],
+    *,
+    retrying: bool = False,
+    token: str | None = None,
 ) -> Iterator[StubT]:
     """A stub of ``stub_type`` on a fresh channel to ``target``, closed afterwards; with
-    ``retrying``, the channel retries as the Tierline client does."""
+    ``retrying``, the channel retries as the Tierline client does; with ``token``, every call
+    sends it."""
     with grpc.insecure_channel(target, options=CLIENT_OPTIONS if retrying else None) as channel:
-        yield stub_type(channel)
+        yield stub_type(with_token(channel, token) if token else channel)
 
 
 def bad_request(error: grpc.RpcError) -> list[tuple[str, str]]:

@@ -1,5 +1,6 @@
-"""PolicyAdminService (with --enable-admin): validate candidates, reload the served policy —
-atomically, under load, and never onto a bad policy. SIGHUP reloads too."""
+"""PolicyAdminService (with --enable-admin, called with an admin's token): validate candidates,
+reload the served policy — atomically, under load, and never onto a bad policy. SIGHUP reloads
+too."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from support.customers import write_features
 from support.metrics import metric, scrape
 from support.paths import REPO
 from support.requests import request
+from support.security import TOKENS, with_token, write_callers
 from support.tierline_process import TierlineProcess
 from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
@@ -37,6 +39,9 @@ from tierline.v1 import policy_admin_pb2 as admin_pb
 pytestmark = pytest.mark.integration
 
 ADMIN_ARGS = ("--enable-admin", "true")
+ADMIN_TOKEN = TOKENS["release"]
+DECIDE_TOKEN = TOKENS["support-lead"]
+"""Decisions with explanations (a test reads the features a reloaded policy declares)."""
 ORIGINAL_VERSION = 'version: "2026.11.1"'
 LOAD_THREADS = 4
 
@@ -86,16 +91,27 @@ def check_error_shape(error: admin_pb.PolicyError, file: str) -> None:
 
 
 @pytest.fixture
-def admin_server(start_server: ServerFactory, redis_url: str, rules_dir: Path) -> TierlineProcess:
+def callers_file(tmp_path: Path) -> Path:
+    """The test callers, among them an admin."""
+    return write_callers(tmp_path / "callers.yaml")
+
+
+@pytest.fixture
+def admin_server(
+    start_server: ServerFactory, redis_url: str, rules_dir: Path, callers_file: Path
+) -> TierlineProcess:
     """A Tierline with PolicyAdmin on, serving the editable copy of the policy."""
     load_customers(redis_url)
-    return start_server(redis_url, policy=rules_dir, extra_args=ADMIN_ARGS)
+    return start_server(redis_url, policy=rules_dir, extra_args=ADMIN_ARGS, auth_file=callers_file)
 
 
 @pytest.fixture
 def admin(admin_server: TierlineProcess) -> Iterator[policy_admin_pb2_grpc.PolicyAdminServiceStub]:
     with stub_on(
-        admin_server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub, retrying=True
+        admin_server.target,
+        policy_admin_pb2_grpc.PolicyAdminServiceStub,
+        retrying=True,
+        token=ADMIN_TOKEN,
     ) as stub:
         yield stub
 
@@ -105,7 +121,10 @@ def entitlement(
     admin_server: TierlineProcess,
 ) -> Iterator[entitlement_pb2_grpc.EntitlementServiceStub]:
     with stub_on(
-        admin_server.target, entitlement_pb2_grpc.EntitlementServiceStub, retrying=True
+        admin_server.target,
+        entitlement_pb2_grpc.EntitlementServiceStub,
+        retrying=True,
+        token=DECIDE_TOKEN,
     ) as stub:
         yield stub
 
@@ -119,7 +138,9 @@ class DecideLoad:
 
     def __init__(self, target: str) -> None:
         self._channel = grpc.insecure_channel(target, options=CLIENT_OPTIONS)
-        self._stub = entitlement_pb2_grpc.EntitlementServiceStub(self._channel)
+        self._stub = entitlement_pb2_grpc.EntitlementServiceStub(
+            with_token(self._channel, DECIDE_TOKEN)
+        )
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self.failures: list[str] = []
@@ -260,12 +281,13 @@ def test_the_admin_service_is_healthy_and_reflected_when_enabled(
 
 
 def test_the_admin_service_can_be_enabled_from_the_environment(
-    start_server: ServerFactory, redis_url: str
+    start_server: ServerFactory, redis_url: str, callers_file: Path
 ) -> None:
-    server = start_server(redis_url, env={"TIERLINE_ENABLE_ADMIN": "true"})
+    server = start_server(redis_url, env={"TIERLINE_ENABLE_ADMIN": "true"}, auth_file=callers_file)
 
-    with grpc.insecure_channel(server.target) as channel:
-        admin = policy_admin_pb2_grpc.PolicyAdminServiceStub(channel)
+    with stub_on(
+        server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub, token=ADMIN_TOKEN
+    ) as admin:
         result = admin.ReloadPolicy(admin_pb.ReloadPolicyRequest(), timeout=TIMEOUT)
 
     # Served, and answered: the files are unchanged, so there is nothing to reload.

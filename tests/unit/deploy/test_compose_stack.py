@@ -19,12 +19,24 @@ SERVICES: dict[str, Any] = COMPOSE["services"]
 
 
 def bind_mounts(service: str) -> dict[str, Path]:
-    """Container path -> file or directory on the host, of a service's bind mounts."""
+    """Container path -> file or directory on the host, of a service's bind mounts (a source
+    that is not a path names a volume)."""
     mounts = {}
     for volume in SERVICES[service].get("volumes", []):
         source, target = volume.split(":")[:2]
-        mounts[target] = DEPLOY / source
+        if source.startswith((".", "/")):
+            mounts[target] = DEPLOY / source
     return mounts
+
+
+def test_every_named_volume_is_declared() -> None:
+    named = {
+        volume.split(":")[0]
+        for service in SERVICES.values()
+        for volume in service.get("volumes", [])
+        if not volume.startswith((".", "/"))
+    }
+    assert named == set(COMPOSE.get("volumes", {}))
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))

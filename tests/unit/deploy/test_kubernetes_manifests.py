@@ -23,10 +23,10 @@ K8S = REPO / "deploy" / "k8s"
 KUSTOMIZATIONS = ("base", "overlays/example")
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 """The oldest Kubernetes the manifests are written for, and the newest kubernetes-validate knows."""
-PROMETHEUS_OPERATOR = "monitoring.coreos.com/"
+CUSTOM_RESOURCES = ("monitoring.coreos.com/", "cert-manager.io/")
 NO_CRD_SCHEMA = (
-    "prometheus-operator's CRD schemas are not available offline (no Debian or PyPI package "
-    "ships them); the ServiceMonitor's references and the PrometheusRule's rules are tested below"
+    "prometheus-operator's and cert-manager's CRD schemas are not available offline (no Debian "
+    "or PyPI package ships them); what their objects refer to is tested below"
 )
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
@@ -73,7 +73,7 @@ def the(kind: str, name: str, kustomization: str = "overlays/example") -> dict[s
 
 @pytest.mark.parametrize(("obj", "version"), objects())
 def test_object_matches_the_kubernetes_schema(obj: dict[str, Any], version: str) -> None:
-    if obj["apiVersion"].startswith(PROMETHEUS_OPERATOR):
+    if obj["apiVersion"].startswith(CUSTOM_RESOURCES):
         pytest.skip(NO_CRD_SCHEMA)
     kubernetes_validate.validate(obj, version, strict=True)
 
@@ -144,6 +144,56 @@ def test_pods_are_given_longer_to_stop_than_they_take_to_drain() -> None:
 
     assert sleep[0] == "sleep"
     assert pod["terminationGracePeriodSeconds"] > int(sleep[1]) + float(env["TIERLINE_GRACE"])
+
+
+def test_tls_and_the_callers_file_come_from_the_secrets_the_pods_mount() -> None:
+    pod = the("Deployment", "tierline")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    issued = the("Certificate", "tierline-tls")["spec"]["secretName"]
+    generated = the("Secret", "tierline-callers")
+
+    def secret_of(path: str) -> str:
+        directory, _, _ = path.rpartition("/")
+        return secrets[mounts[directory]]
+
+    assert secret_of(env["TIERLINE_TLS_CERT"]) == secret_of(env["TIERLINE_TLS_KEY"]) == issued
+    assert secret_of(env["TIERLINE_AUTH_FILE"]) == generated["metadata"]["name"]
+    assert env["TIERLINE_AUTH_FILE"].rpartition("/")[2] in generated["data"]
+    assert "TIERLINE_INSECURE_NO_AUTH" not in env
+
+
+def test_the_example_callers_file_is_valid_and_lets_nobody_in() -> None:
+    from tierline_server.api.auth import parse_callers
+
+    text = (K8S / "overlays" / "example" / "callers.yaml").read_text()
+    callers = parse_callers(text, "callers.yaml")
+
+    assert callers.identities
+    assert all(digest.hex().lstrip("0") in "123" for digest, _ in callers.tokens)  # placeholders
+
+
+def test_the_probes_ask_the_health_listener_of_the_image() -> None:
+    container = the("Deployment", "tierline")["spec"]["template"]["spec"]["containers"][0]
+    health = re.search(
+        r"TIERLINE_HEALTH_LISTEN=\S+:(\d+)", (REPO / "deploy/docker/Dockerfile").read_text()
+    )
+    assert health is not None
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+
+    assert ports["health"] == int(health[1])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == ports["health"]
+
+
+def test_the_certificate_names_the_services_callers_use() -> None:
+    names = set(the("Certificate", "tierline-tls")["spec"]["dnsNames"])
+    namespace = the("Namespace", "tierline")["metadata"]["name"]
+
+    for service in ("tierline", "tierline-headless"):
+        assert {service, f"{service}.{namespace}.svc.cluster.local"} <= names
 
 
 def test_the_pods_watch_the_policy_and_run_a_worker_per_cpu_requested() -> None:
