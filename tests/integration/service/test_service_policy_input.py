@@ -28,6 +28,7 @@ from support.metrics import metric, scrape
 from support.paths import REPO
 from support.redis_server import RedisServer
 from support.requests import request
+from support.security import TOKENS, write_callers
 from support.tierline_process import TierlineProcess
 from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
@@ -38,6 +39,8 @@ from tierline_server.policy.source import MAX_NESTING_DEPTH, MAX_POLICY_BYTES
 pytestmark = pytest.mark.integration
 
 ADMIN_ARGS = ("--enable-admin", "true")
+ADMIN_TOKEN = TOKENS["release"]
+DECIDE_TOKEN = TOKENS["call-center"]
 
 NOTE_RULE = """
   - id: note-of-as
@@ -80,18 +83,24 @@ def policy_server(
 ) -> Iterator[TierlineProcess]:
     """One Tierline for the module (its tests change nothing): the default policy plus
     NOTE_RULE, PolicyAdmin on."""
-    rules = Path(shutil.copytree(REPO / "rules", tmp_path_factory.mktemp("policy") / "rules"))
+    folder = tmp_path_factory.mktemp("policy")
+    rules = Path(shutil.copytree(REPO / "rules", folder / "rules"))
     entitlements = rules / "entitlements.yaml"
     entitlements.write_text(entitlements.read_text().rstrip("\n") + "\n" + NOTE_RULE.lstrip("\n"))
-    server = TierlineProcess(_session_redis.url, policy=rules, extra_args=ADMIN_ARGS).start()
+    callers = write_callers(folder / "callers.yaml")
+    server = TierlineProcess(
+        _session_redis.url, policy=rules, extra_args=ADMIN_ARGS, auth_file=callers
+    ).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
 def admin(policy_server: TierlineProcess) -> Iterator[policy_admin_pb2_grpc.PolicyAdminServiceStub]:
-    """PolicyAdmin on the module's server."""
-    with stub_on(policy_server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub) as stub:
+    """PolicyAdmin on the module's server, called by an admin."""
+    with stub_on(
+        policy_server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub, token=ADMIN_TOKEN
+    ) as stub:
         yield stub
 
 
@@ -101,7 +110,9 @@ def entitlement(
 ) -> Iterator[entitlement_pb2_grpc.EntitlementServiceStub]:
     """EntitlementService on the module's server, CUSTOMERS loaded."""
     load_customers(redis_url)
-    with stub_on(policy_server.target, entitlement_pb2_grpc.EntitlementServiceStub) as stub:
+    with stub_on(
+        policy_server.target, entitlement_pb2_grpc.EntitlementServiceStub, token=DECIDE_TOKEN
+    ) as stub:
         yield stub
 
 
@@ -111,7 +122,8 @@ def reloading_server(
 ) -> TierlineProcess:
     """A Tierline of the test's own, PolicyAdmin on, serving the editable copy of the policy."""
     load_customers(redis_url)
-    return start_server(redis_url, policy=rules_dir, extra_args=ADMIN_ARGS)
+    callers = write_callers(rules_dir.parent / "callers.yaml")
+    return start_server(redis_url, policy=rules_dir, extra_args=ADMIN_ARGS, auth_file=callers)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +269,9 @@ def test_reload_of_an_unreadable_policy_is_rejected_with_its_error(
     reloading_server: TierlineProcess, rules_dir: Path
 ) -> None:
     extra = rules_dir / "extra.yaml"
-    with stub_on(reloading_server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub) as admin:
+    with stub_on(
+        reloading_server.target, policy_admin_pb2_grpc.PolicyAdminServiceStub, token=ADMIN_TOKEN
+    ) as admin:
         for content, error in UNREADABLE.values():
             extra.write_bytes(content)
 
@@ -273,7 +287,9 @@ def test_sighup_with_an_unreadable_policy_is_a_rejected_reload_logged_once(
 ) -> None:
     """Counted as rejected, one log event each, no traceback; the old policy serves on."""
     extra = rules_dir / "extra.yaml"
-    with stub_on(reloading_server.target, entitlement_pb2_grpc.EntitlementServiceStub) as stub:
+    with stub_on(
+        reloading_server.target, entitlement_pb2_grpc.EntitlementServiceStub, token=DECIDE_TOKEN
+    ) as stub:
         served = stub.GetPolicy(pb.GetPolicyRequest(), timeout=TIMEOUT).policy
         for count, (name, (content, _)) in enumerate(UNREADABLE.items(), start=1):
             extra.write_bytes(content)
