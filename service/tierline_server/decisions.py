@@ -54,10 +54,19 @@ class Outcome:
 
 
 class DecisionSink(Protocol):
-    """Where decisions go once made (the decision log); must return at once and never raise."""
+    """Where decisions go once made (the decision log, through the shadow policy when there is
+    one); must return at once and never raise."""
 
-    def append(self, request: DecisionRequest, outcome: Outcome, *, batch: bool) -> None:
-        """Take one decision; ``batch`` when it was an item of DecideBatch."""
+    def append(
+        self,
+        request: DecisionRequest,
+        outcome: Outcome,
+        *,
+        batch: bool,
+        shadow: Decision | None = None,
+    ) -> None:
+        """Take one decision; ``batch`` when it was an item of DecideBatch; ``shadow``: the
+        shadow policy's decision for the same inputs, when it differs for the customer."""
 
 
 class DecisionService:

@@ -77,7 +77,12 @@ class DecisionRecord:
 
 
 def record_of(
-    request: DecisionRequest, outcome: Outcome, *, batch: bool, customer_hashed: bool = False
+    request: DecisionRequest,
+    outcome: Outcome,
+    *,
+    batch: bool,
+    customer_hashed: bool = False,
+    shadow: Decision | None = None,
 ) -> DecisionRecord:
     """The record of a decision the service made (``outcome`` names the customer as logged)."""
     return DecisionRecord(
@@ -86,6 +91,7 @@ def record_of(
         context=request.context,
         outcome=outcome,
         customer_hashed=customer_hashed,
+        shadow=shadow,
     )
 
 
