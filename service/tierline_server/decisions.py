@@ -110,10 +110,12 @@ class DecisionService:
                     # A long batch gives way now and then, so that calls behind it are not
                     # held up for its whole length.
                     await asyncio.sleep(0)
-            outcome = self._evaluate(request, lookup, started, lookup_ns)
-            if self._log is not None:
+            outcomes.append(self._evaluate(request, lookup, started, lookup_ns))
+        if self._log is not None:
+            # Once the whole batch is decided (the sink may start work of its own), and not at
+            # all when the deadline cut it short: then no decision was answered.
+            for request, outcome in zip(requests, outcomes, strict=True):
                 self._log.append(request, outcome, batch=True)
-            outcomes.append(outcome)
         return outcomes
 
     def _evaluate(

@@ -2,9 +2,10 @@
 the live decision.
 
 The decision service hands each decision to its sink as it answers. The shadow draws its share
-there and queues what it drew; the candidate decides those on a later turn of the event loop,
-once the handler has returned and gRPC has sent the answer, so a request waits for none of it
-(bench/shadow.py measures what it costs). Each pair is compared as ``policy diff`` compares them
+there and queues what it drew; the candidate decides those a moment later (DELAY_SECONDS), once
+gRPC has sent the answer, so a request waits for none of it. The shadow's work still takes its
+turns on the worker's event loop: on a busy worker, it is CPU that other calls share
+(bench/shadow.py measures both). Each pair is compared as ``policy diff`` compares them
 (only what the customer gets counts): agreements, each kind of difference and the rules behind a
 difference are counted in Prometheus, and the decision goes on to the decision log, with the
 candidate's decision beside it when they differ. Whatever goes wrong in the shadow is counted and
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 10_000
 """Decisions waiting for the shadow; beyond it, new ones are skipped (logged without a shadow,
 and counted): the shadow never holds more than this, however far behind it falls."""
+DELAY_SECONDS = 0.002
+"""How long a drawn decision waits before the shadow starts on it. The answer must be on its way
+first: gRPC's poller thread moves answers on only when it gets the GIL, which an event loop
+busy with Python code (the shadow's, or anyone's) holds until it waits for I/O; work scheduled
+for the loop's next turn would hold the answer back by its own length, work scheduled a moment
+later lets an idle server send it first (bench/shadow.py)."""
 CHUNK = 16
 """Decisions the shadow decides in one turn of the event loop (a few hundred microseconds):
 calls that arrive meanwhile do not wait behind a whole batch."""
@@ -109,8 +116,7 @@ class Shadow:
             return
         self._queue.append((request, outcome, batch))
         if not self._scheduled:
-            # Called from the handler, on the event loop: this runs after the handler returns.
-            asyncio.get_running_loop().call_soon(self._work)
+            asyncio.get_running_loop().call_later(DELAY_SECONDS, self._work)
             self._scheduled = True
 
     def close(self) -> None:
