@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from report_support import mix
+from support.outcomes import served
 from tierline_server.decisionlog.record import DecisionRecord, record_of
-from tierline_server.decisions import DecisionRequest, Outcome
-from tierline_server.features.lookup import FeatureSource
-from tierline_server.ids import new_decision_id
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.compiler import compile_policy_text
 from tierline_server.policy.decider import Decider
@@ -67,20 +64,8 @@ def logged(
     by: Policy | None = None,
 ) -> DecisionRecord:
     """A record as the service logs it, decided by ``by`` (the shop policy by default)."""
-    decider = Decider(by or shop())
-    shown = {} if degraded else dict(features)
-    outcome = Outcome(
-        decision_id=new_decision_id(),
-        customer_id=customer,
-        decision=decider.decide(shown, context, degraded=degraded),
-        feature_source=FeatureSource.UNAVAILABLE if degraded else FeatureSource.REDIS,
-        features_age_seconds=None,
-        lookup_micros=10,
-        eval_micros=10,
-        total_micros=30,
-        features=MappingProxyType(shown),
-    )
-    return record_of(DecisionRequest(customer, context), outcome, batch=False)
+    request, outcome = served(Decider(by or shop()), customer, features, context, degraded=degraded)
+    return record_of(request, outcome, batch=False)
 
 
 def replayed(*records: DecisionRecord, policies: tuple[Policy, ...] = ()) -> list[Treatment]:

@@ -8,17 +8,15 @@ import dataclasses
 import itertools
 import logging
 from collections.abc import Iterator, Mapping
-from types import MappingProxyType
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from support.outcomes import served
 from tierline_server import shadow as shadow_module
 from tierline_server.decisions import DecisionRequest, Outcome
-from tierline_server.features.lookup import FeatureSource
-from tierline_server.ids import new_decision_id
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import compile_policy_text
 from tierline_server.policy.decider import Decider
@@ -82,18 +80,7 @@ def made(
     features: Mapping[str, Any], context: Context, *, degraded: bool = False
 ) -> tuple[DecisionRequest, Outcome]:
     """A live decision as the decision service hands it to its sink."""
-    outcome = Outcome(
-        decision_id=new_decision_id(),
-        customer_id="c1",
-        decision=LIVE.decide(features, context, degraded=degraded),
-        feature_source=FeatureSource.UNAVAILABLE if degraded else FeatureSource.REDIS,
-        features_age_seconds=None,
-        lookup_micros=10,
-        eval_micros=10,
-        total_micros=25,
-        features=MappingProxyType(dict(features)),
-    )
-    return DecisionRequest("c1", context), outcome
+    return served(LIVE, "c1", features, context, degraded=degraded)
 
 
 def order(value: int) -> Context:
@@ -382,10 +369,8 @@ def test_every_decision_reaches_the_log_unchanged_and_is_counted_once(
     assert [outcome for outcome, _, _ in log.taken] == [outcome for _, outcome, _ in decisions]
     counted = results(metrics)
     assert counted["agree"] + counted["differ"] == len(inputs)
-    for (outcome, _, candidate), (features, context, degraded) in zip(
-        log.taken, inputs, strict=True
-    ):
-        expected = RAISED.decide(features, context, degraded=degraded)
+    for (outcome, _, candidate), (_, context, degraded) in zip(log.taken, inputs, strict=True):
+        expected = RAISED.decide(outcome.features, context, degraded=degraded)
         differs = Entitlement.of(expected) != Entitlement.of(outcome.decision)
         assert (candidate is not None) == differs
         if candidate is not None:
