@@ -3,22 +3,30 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV ?= .venv
-# durable-rules needs CPython 3.10-3.12: take the first such interpreter on PATH.
-PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
-	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] < (3, 13)))' 2>/dev/null \
-	&& { echo $$p; break; }; done)
+# CPython 3.10 or newer: python3 when it is one, else the newest versioned interpreter that runs.
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11 python3.10; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null && { echo $$p; break; }; done)
+# Python 3.13 for `make test-313`: on PATH, or installed by pyenv (whose shims run only the
+# selected version, so its directory is looked in).
+PYTHON313 ?= $(shell for p in python3.13 "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$p"; break; }; done)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Engine wheels built by tierline_server.engine_build, one per interpreter, kept across venvs.
+WHEELS := .cache/wheels
 
-.PHONY: help setup test lint lint-deploy k8s-rules policy-test run bench fairness-example
+.PHONY: help setup test test-engine test-313 lint lint-deploy k8s-rules policy-test run bench fairness-example
 
 help: ## List the verbs
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Tierline needs Python 3.10, 3.11 or 3.12 (durable-rules does not import on 3.13). Install one, or pass PYTHON=/path/to/python3.12." >&2; exit 1; }
+# The engine first: on Python 3.13+ pip cannot build it unchanged (see engine_build.py), and with
+# it installed, installing Tierline leaves it as it is.
+$(STAMP): pyproject.toml service/tierline_server/engine_build.py
+	@test -n "$(PYTHON)" || { echo "Tierline needs CPython 3.10 or newer: install one, or pass PYTHON=/path/to/python3." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	PYTHONPATH=service $(BIN)/python -m tierline_server.engine_build --wheel-dir $(WHEELS)
 	$(BIN)/pip install --quiet -e '.[server,report,dev]'
 	@touch $@
 
@@ -27,6 +35,14 @@ setup: $(STAMP) ## Create .venv and install Tierline with its server, report and
 test: $(STAMP) proto-check lint-deploy ## Check the stubs and deploy/, run the policy cases and the test suite (needs redis-server, prometheus)
 	$(BIN)/tierline policy test --policy rules/
 	$(BIN)/pytest
+
+test-engine: $(STAMP) ## The policy cases, the policy and engine tests (any PYTHON=, VENV=)
+	$(BIN)/tierline policy test --policy rules/
+	$(BIN)/pytest tests/unit/policy tests/unit/test_engine_build.py
+
+test-313: ## test-engine on Python 3.13, in .venv-3.13
+	@test -n "$(PYTHON313)" || { echo "make test-313 needs Python 3.13: install it, or pass PYTHON313=/path/to/python3.13." >&2; exit 1; }
+	$(MAKE) --no-print-directory test-engine VENV=.venv-3.13 PYTHON=$(PYTHON313)
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .

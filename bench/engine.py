@@ -52,6 +52,21 @@ BARE_SID = "0"
 # The 19 conditions of rules/entitlements.yaml, written by hand against a flat fact whose fields
 # carry their policy names (defaults filled in: tier "unknown", numbers 0, evangelist false,
 # campaign ""). durable-rules' $mt is a full match, so the anchors of the YAML regex go.
+FREE_SHIPPING = {"EUR": 5000, "USD": 5500, "GBP": 4500, "JPY": 8000}
+BULK_ORDER = {"EUR": 20000, "USD": 22000, "GBP": 17500, "JPY": 32000}
+"""The default policy's money thresholds, in minor units per currency."""
+
+
+def _order_of_at_least(thresholds: dict[str, int]) -> dict[str, Any]:
+    """An order in one of the currencies, at least its threshold (as one would write it)."""
+    return {
+        "$or": [
+            {"$and": [{"currency": code}, {"$gte": {"order_value": minor}}]}
+            for code, minor in thresholds.items()
+        ]
+    }
+
+
 BARE_CONDITIONS: dict[str, dict[str, Any]] = {
     "platinum-personal-support": {"tier": "platinum"},
     "platinum-special-deals": {"$and": [{"tier": "platinum"}, {"intent": "purchase"}]},
@@ -76,11 +91,9 @@ BARE_CONDITIONS: dict[str, dict[str, Any]] = {
     },
     "cancellation-desk": {"intent": "cancel"},
     "free-shipping": {
-        "$or": [{"tier": "gold"}, {"tier": "platinum"}, {"$gte": {"order_value": 5000}}]
+        "$or": [{"tier": "gold"}, {"tier": "platinum"}, _order_of_at_least(FREE_SHIPPING)]
     },
-    "bulk-order-discount": {
-        "$and": [{"$gte": {"item_count": 20}}, {"$gte": {"order_value": 20000}}]
-    },
+    "bulk-order-discount": {"$and": [{"$gte": {"item_count": 20}}, _order_of_at_least(BULK_ORDER)]},
     "campaign-code": {"$mt": {"campaign": "spring-[0-9]{4}"}},
     "social-care-team": {"channel": "social"},
     "in-store-desk": {"channel": "in_store"},
@@ -104,6 +117,7 @@ _LTV_RANGE = {
 }
 _INTENTS = ("", "purchase", "support", "complaint", "outage", "cancel", "billing", "browse")
 _CAMPAIGNS = ("spring-2026", "spring-26", "summer-2026")
+_CURRENCIES = ("EUR", "EUR", "USD", "GBP", "JPY", "CHF")
 
 
 @dataclass(frozen=True)
@@ -221,7 +235,7 @@ def random_context(rng: random.Random) -> Context:
         channel=rng.choice(CHANNELS),
         intent=intent,
         order_value=rng.randint(500, 60_000) if has_order else None,
-        currency="EUR" if has_order else "",
+        currency=rng.choice(_CURRENCIES) if has_order else "",
         item_count=rng.randint(1, 40) if has_order else 0,
         attributes=MappingProxyType(attributes),
     )
@@ -241,6 +255,7 @@ def flat_fact(decider: Decider, features: dict[str, Any], context: Context) -> d
         "channel": context.channel,
         "intent": context.intent,
         "order_value": context.order_value or 0,
+        "currency": context.currency,
         "item_count": context.item_count,
         "campaign": context.attributes.get("campaign", ""),
     }

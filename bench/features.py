@@ -67,7 +67,8 @@ def bench_loader(url: str, directory: Path, rows: int) -> None:
     size_mb = source.stat().st_size / 1e6
     print(
         f"loader: {summary.loaded:,} rows ({size_mb:.0f} MB of CSV), {summary.rejected} rejected, "
-        f"in {summary.seconds:.1f} s = {summary.rows_per_second:,.0f} rows/s"
+        f"{summary.customers:,} customers, in {summary.seconds:.1f} s = "
+        f"{summary.rows_per_second:,.0f} rows/s"
     )
     print(
         f"loader: peak RSS {after / 1e6:.0f} MB for the whole process "

@@ -31,8 +31,8 @@ POLICY = REPO / "rules"
 ECHO_SCRIPT = Path(__file__).resolve().parent / "echo_server.py"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
-LISTENING = " listening on "
-"""What `tierline serve` logs once it serves (each process, when several share a port)."""
+LISTENING = '"event": "serving"'
+"""What `tierline serve --log-format json` logs once every worker serves."""
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
@@ -161,7 +161,7 @@ def start_tierline(
         sys.executable, "-m", "tierline_server.cli", "serve",
         "--listen", server.target, "--metrics-listen", f"127.0.0.1:{metrics_port}",
         "--workers", str(processes), "--decision-log", "false",
-        "--policy", str(POLICY), "--redis-url", redis_url, *extra_args,
+        "--policy", str(POLICY), "--redis-url", redis_url, "--log-format", "json", *extra_args,
     ]  # fmt: skip
     listening = _spawn(command, server, LISTENING)
     _await(server, listening)

@@ -16,7 +16,7 @@ import random
 import sys
 from decimal import Decimal
 
-from tierline import Decision, DecisionRequest, EntitlementClient, ServiceUnavailable
+from tierline import Decision, DecisionRequest, EntitlementClient, ServiceUnavailable, money
 
 CURRENCY = "EUR"
 CHECKOUT_TIMEOUT_SECONDS = 0.2
@@ -35,7 +35,7 @@ def perks_of(decision: Decision) -> dict[str, str]:
         if p.percent is not None and p.code != "loyalty-multiplier"
     ]
     credits = [
-        f"{p.description or p.code} {p.amount_minor / 100:.2f} {CURRENCY}"
+        f"{p.description or p.code} {money.major_text(p.amount_minor, CURRENCY)}"
         for p in decision.perks
         if p.amount_minor is not None
     ]
@@ -97,17 +97,17 @@ def show_batch(client: EntitlementClient, carts: list[DecisionRequest]) -> None:
     invalid = {"customer_id": "not a customer id!", "channel": "web", "intent": "purchase"}
     results = client.decide_batch([*carts, invalid], timeout=BATCH_TIMEOUT_SECONDS)
     print(f"Batch of {len(results)} carts in one DecideBatch call:")
-    print(f"  {'customer':<20} {'tier':<9} {'value':>9} {'items':>5}  perks")
+    print(f"  {'customer':<20} {'tier':<9} {'value':>13} {'items':>5}  perks")
     for request, result in zip([*carts, None], results, strict=True):
         customer = request.customer_id if request else invalid["customer_id"]
         if result.decision is None:
             print(f"  {customer:<20} rejected: {result.error}")
             continue
-        value = Decimal(request.order_value_minor or 0) / 100 if request else Decimal(0)
+        value = money.major_text(request.order_value_minor or 0, CURRENCY) if request else ""
         perks = ", ".join(perk.code for perk in result.decision.perks) or "-"
         tier = "FALLBACK" if result.decision.is_fallback else result.decision.tier
         items = request.item_count if request else 0
-        print(f"  {customer:<20} {tier:<9} {value:>9} {items:>5}  {perks}")
+        print(f"  {customer:<20} {tier:<9} {value:>13} {items:>5}  {perks}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customer", default="c000042", help="whose cart to show first")
     parser.add_argument("--carts", type=int, default=8, help="carts in the batch (1-999)")
     parser.add_argument("--customers", type=int, default=20_000, help="demo customers to pick")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="the same seed, the same carts")
     args = parser.parse_args(argv)
     if not 1 <= args.carts <= 999:
         parser.error("--carts must be 1-999")

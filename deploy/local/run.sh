@@ -41,11 +41,15 @@ fi
 
 cat <<TEXT
 
-Tierline is starting with the default policy (rules/). In another terminal, try:
+Tierline is starting with the default policy (rules/), its customer features in Redis at
+  $TIERLINE_REDIS_URL
+In another terminal, point the tierline command at that Redis, then try it:
 
+  export TIERLINE_REDIS_URL=$TIERLINE_REDIS_URL
+  $BIN/tierline features get c000042
   $BIN/tierline decide c000001 --channel phone --intent cancel
   $BIN/tierline decide c000042 --channel web --intent purchase --order-value 59.90 --currency EUR --explain
-  $BIN/tierline decide someone-new --channel social --intent support --json
+  $BIN/tierline decide someone-new --channel mobile-app --intent purchase --order-value 8000 --currency JPY --json
   curl -s localhost:${TIERLINE_METRICS_PORT:-9464}/metrics | grep tierline_decisions_total
 
 Ctrl-C stops the service and the Redis started for it.

@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 ENV_PREFIX = "TIERLINE_"
 REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("json", "text")
+"""json: one object per line, for a log collector; text: for a person at a terminal."""
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,22 @@ def metrics_address(text: str) -> str:
 
 
 def redis_url(text: str) -> str:
-    """A Redis URL with one of REDIS_SCHEMES."""
+    """A Redis URL with one of REDIS_SCHEMES, a numeric port and database, e.g.
+    redis://127.0.0.1:6379/0."""
     scheme = text.partition("://")[0] if "://" in text else ""
     if scheme not in REDIS_SCHEMES:
         allowed = ", ".join(f"{name}://" for name in REDIS_SCHEMES)
         raise ValueError(f"must be a Redis URL starting with {allowed}")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (parses the port: ValueError when it is not 0-65535)
+    except ValueError as error:
+        raise ValueError(f"is not a Redis URL ({error}), e.g. {DEFAULT_REDIS_URL}") from None
+    database = parts.path.removeprefix("/")
+    if database and not re.fullmatch("[0-9]+", database):
+        raise ValueError(
+            f"names database {database!r}: it must be a number, e.g. {DEFAULT_REDIS_URL}"
+        )
     return text
 
 
@@ -208,6 +222,14 @@ def log_level(text: str) -> str:
     if level not in LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def log_format(text: str) -> str:
+    """One of LOG_FORMATS (any case)."""
+    chosen = text.strip().lower()
+    if chosen not in LOG_FORMATS:
+        raise ValueError(f"must be {' or '.join(LOG_FORMATS)}")
+    return chosen
 
 
 # --- the settings ------------------------------------------------------------------------------
@@ -418,6 +440,8 @@ DEFAULT_MAX_QUEUE_SECONDS = 1.0
 DEFAULT_STREAMS_PER_CONNECTION = 100
 DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300.0
 DEFAULT_GRACE_SECONDS = 10.0
+DEFAULT_LOG_FORMAT = "text" if sys.stderr is not None and sys.stderr.isatty() else "json"
+"""Text for a person at a terminal, JSON for whatever collects the log of a container or unit."""
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 """The transport's limit: a larger message is refused from its length prefix, before any of it
 is buffered (RESOURCE_EXHAUSTED, as the gRPC specification says). Each method's own limit, at
@@ -511,6 +535,12 @@ class ServerConfig:
         boolean,
     )
     log_level: str = setting("INFO", "--log-level", "DEBUG, INFO, WARNING or ERROR", log_level)
+    log_format: str = setting(
+        DEFAULT_LOG_FORMAT,
+        "--log-format",
+        "json (one object per line) or text; the default is text on a terminal, json otherwise",
+        log_format,
+    )
 
 
 def metrics_endpoint(config: ServerConfig) -> tuple[str, int] | None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from contextvars import Token
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from tierline_server import logs
 from tierline_server.errors import DeadlinePassed
 from tierline_server.features.lookup import FeatureLookup, FeatureSource
 from tierline_server.features.store import FeatureStore
@@ -88,9 +90,14 @@ class DecisionService:
         """Decide for one request (one Redis round trip at most). ``deadline`` (monotonic): when
         the caller stops waiting; past it, the rules are not evaluated (DeadlinePassed)."""
         started = time.perf_counter_ns()
+        decision_id = new_decision_id()
+        # Named for the rest of the call (its own task), so that whatever is logged about it,
+        # a failure included, carries its id.
+        logs.deciding(decision_id)
         lookup = await self._store.lookup(request.customer_id)
         _check(deadline)
-        outcome = self._evaluate(request, lookup, started, time.perf_counter_ns() - started)
+        lookup_ns = time.perf_counter_ns() - started
+        outcome = self._evaluate(request, lookup, started, lookup_ns, decision_id)
         if self._log is not None:
             self._log.append(request, outcome, batch=False)
         return outcome
@@ -103,6 +110,7 @@ class DecisionService:
         lookups = await self._store.lookup_many([r.customer_id for r in requests])
         lookup_ns = time.perf_counter_ns() - started
         outcomes: list[Outcome] = []
+        first: Token[str | None] | None = None
         for index, (request, lookup) in enumerate(zip(requests, lookups, strict=True)):
             if index % BATCH_EVAL_CHUNK == 0:
                 _check(deadline)
@@ -110,7 +118,13 @@ class DecisionService:
                     # A long batch gives way now and then, so that calls behind it are not
                     # held up for its whole length.
                     await asyncio.sleep(0)
-            outcomes.append(self._evaluate(request, lookup, started, lookup_ns))
+            decision_id = new_decision_id()
+            named = logs.deciding(decision_id)  # a failure is logged with this item's id
+            if first is None:
+                first = named
+            outcomes.append(self._evaluate(request, lookup, started, lookup_ns, decision_id))
+        if first is not None:
+            logs.decided(first)  # as before the batch: the batch as a whole is no one decision
         if self._log is not None:
             # Once the whole batch is decided (the sink may start work of its own), and not at
             # all when the deadline cut it short: then no decision was answered.
@@ -119,7 +133,12 @@ class DecisionService:
         return outcomes
 
     def _evaluate(
-        self, request: DecisionRequest, lookup: FeatureLookup, started: int, lookup_ns: int
+        self,
+        request: DecisionRequest,
+        lookup: FeatureLookup,
+        started: int,
+        lookup_ns: int,
+        decision_id: str,
     ) -> Outcome:
         decider = self._decider
         eval_started = time.perf_counter_ns()
@@ -133,7 +152,7 @@ class DecisionService:
         eval_ns = finished - eval_started
         self._count(decision, eval_ns)
         return Outcome(
-            decision_id=new_decision_id(),
+            decision_id=decision_id,
             customer_id=request.customer_id,
             decision=decision,
             feature_source=lookup.source,

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 
 import grpc
+import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tierline.v1 import entitlement_pb2, policy_admin_pb2
@@ -26,7 +26,7 @@ from tierline.v1 import entitlement_pb2, policy_admin_pb2
 from tierline_server.api import admin, entitlement
 from tierline_server.api.admission import Admission
 from tierline_server.api.guard import CallGuard
-from tierline_server.config import ServerConfig
+from tierline_server.config import ServerConfig, masked_url
 from tierline_server.decisionlog.writer import DecisionLogWriter
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
@@ -35,7 +35,7 @@ from tierline_server.policy.decider import Decider
 from tierline_server.reloads import Reload
 from tierline_server.shadow import Shadow
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 ENTITLEMENT = entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"]
 ADMIN = policy_admin_pb2.DESCRIPTOR.services_by_name["PolicyAdminService"]
@@ -106,6 +106,7 @@ class TierlineServer:
             [ADMIN.full_name] if config.enable_admin else []
         )
         self._probe: asyncio.Task[None] | None = None
+        self._redis_reachable: bool | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -194,6 +195,20 @@ class TierlineServer:
     async def _report_redis(self) -> None:
         reachable = await self.store.ping()
         await self.health.set(FEATURE_STORE_HEALTH, SERVING if reachable else NOT_SERVING)
+        if reachable == self._redis_reachable:
+            return
+        # The state at start, then each change.
+        first, self._redis_reachable = self._redis_reachable is None, reachable
+        where = masked_url(self.config.redis.url)
+        if reachable:
+            (log.info if first else log.warning)("redis reachable", redis=where)
+        else:
+            log.warning(
+                "redis unreachable",
+                redis=where,
+                effect="decisions are degraded (baseline and rules that read no features) "
+                "until it answers",
+            )
 
     async def _probe_redis(self) -> None:
         # Ends on the stop event rather than by cancellation: redis-py can swallow a

@@ -18,13 +18,15 @@ that only the candidate declares takes its default (``unread_features``; the sup
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
+
+from tierline_server import logs
 from tierline_server.decisions import DecisionRequest, DecisionSink, Outcome
 from tierline_server.metrics import SHADOW_RESULTS, Metrics
 from tierline_server.policy.compiled import Policy
@@ -33,7 +35,7 @@ from tierline_server.policy.diff import Comparison, Kind, RulesBehind
 from tierline_server.policy.domain import Decision
 from tierline_server.policy.inputs import readable_features
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 QUEUE_SIZE = 10_000
 """Decisions waiting for the shadow; beyond it, new ones are skipped (logged without a shadow,
@@ -175,19 +177,18 @@ class Shadow:
             self._log.append(request, outcome, batch=batch, shadow=shadow)
 
     def _failed(self, error: Exception) -> None:
-        """Count a failed evaluation; log it, or how many failed, at most once a while."""
+        """Count a failed evaluation; log the latest, and how many failed since the last
+        report, at most once a while."""
         self._results["error"].inc()
         self._failures += 1
         now = time.monotonic()
         if now < self._next_report:
             return
         log.warning(
-            "shadow policy %s: %d evaluation(s) failed since the last report "
-            '(tierline_shadow_decisions_total{result="error"}); the latest: %s: %s',
-            self._candidate.policy.version,
-            self._failures,
-            type(error).__name__,
-            error,
+            "shadow evaluation failed",
+            shadow_policy_version=self._candidate.policy.version,
+            failures=self._failures,
+            error=logs.failure(error),
             exc_info=error,
         )
         self._failures = 0

@@ -20,12 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import multiprocessing
 import os
 import shutil
 import signal
-import sys
 import tempfile
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+import structlog
 from prometheus_client import (
     CollectorRegistry,
     ProcessCollector,
@@ -55,11 +54,10 @@ from tierline_server.ports import PortClaim, PortInUse
 from tierline_server.reloads import ReloadResult
 from tierline_server.shadow import unread_features
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 SUPERVISOR = "supervisor"
-"""The supervisor's name in the metrics files."""
-LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+"""The supervisor's name in the metrics files and in the log."""
 START_TIMEOUT_SECONDS = 60.0
 """How long a worker may take to become SERVING (imports, the engine, the port)."""
 WATCH_SECONDS = 1.0
@@ -140,30 +138,31 @@ class Supervisor:
         self._shadow_checksum = shadow.checksum if shadow is not None else ""
         failed = await self._start_generation(self._served)
         if failed:
-            log.error("not serving: %s", failed)
+            log.error("not serving", reason=failed)
             await self._stop_workers(self._workers.values(), "shutdown")
             return 2
         log.info(
-            "tierline listening on %s with %d worker(s), policy %s %s (metrics %s)",
-            self._claim.address,
-            self.config.workers,
-            policy.name,
-            policy.version,
-            "on http://{}:{}/metrics".format(*metrics_endpoint(self.config) or ())
+            "serving",
+            address=self._claim.address,
+            workers=self.config.workers,
+            policy=policy.name,
+            policy_version=policy.version,
+            metrics="http://{}:{}/metrics".format(*metrics_endpoint(self.config) or ())
             if self._http
-            else "off",
+            else None,
         )
         self._announce_shadow(policy, shadow)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._in_background(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._hangup)
         watch = asyncio.create_task(self._watch()) if self.config.watch else None
         await self._stopping.wait()
-        log.info("draining (grace %.1fs)", self.config.grace_seconds)
+        log.info("draining", grace_seconds=self.config.grace_seconds)
         if watch is not None:
             watch.cancel()
         await self._stop_workers([*self._workers.values(), *self._leaving], "shutdown")
+        log.info("stopped")
         return 0
 
     def close(self) -> None:
@@ -188,7 +187,7 @@ class Supervisor:
                 return self._rejected(invalid.errors, "the shadow policy has errors")
             checksums = (policy.checksum, shadow.checksum if shadow is not None else "")
             if checksums == self._served:
-                log.info("policy unchanged (%s): nothing to reload", policy.version)
+                log.info("policy unchanged", policy_version=policy.version)
                 return self._unchanged()
             old = list(self._workers.values())
             failed = await self._start_generation(checksums)
@@ -198,10 +197,16 @@ class Supervisor:
                 await self._stop_workers(new, "shutdown")
                 problem = PolicyError(Location(self.config.policy_path, 0), "policy", failed)
                 return self._rejected([problem], "a worker could not start")
+            log.info(
+                "policy reloaded",
+                policy=policy.name,
+                policy_version=policy.version,
+                checksum=policy.checksum,
+                previous_version=self._version,
+            )
             self._checksum, self._shadow_checksum = checksums
             self._version = policy.version
             self.metrics.policy_reloads.labels("success").inc()
-            log.info("policy reloaded: %s %s", policy.name, policy.version)
             self._announce_shadow(policy, shadow)
             self._in_background(self._stop_workers(old, "retire"))
             # Answer once the old workers no longer take calls: from then on, every new call
@@ -225,18 +230,18 @@ class Supervisor:
         if shadow is None:
             return
         log.info(
-            "shadow policy %s %s also decides %s of decisions (answers stay %s's)",
-            shadow.name,
-            shadow.version,
-            f"{self.config.shadow.share:.0%}",
-            live.version,
+            "shadowing",
+            shadow_policy=shadow.name,
+            shadow_policy_version=shadow.version,
+            share=self.config.shadow.share,
+            policy_version=live.version,
         )
         unread = unread_features(live, shadow)
         if unread:
             log.warning(
-                "the shadow policy declares features that the policy does not (%s): lookups "
-                "do not read them, so the shadow decides with their defaults",
-                ", ".join(unread),
+                "shadow reads defaults",
+                features=unread,
+                reason="the policy does not declare them, so lookups do not read them",
             )
 
     def _unchanged(self) -> ReloadResult:
@@ -246,10 +251,10 @@ class Supervisor:
         errors = tuple(errors)
         self.metrics.policy_reloads.labels("rejected").inc()
         log.warning(
-            "policy reload rejected (%s), still serving %s: %s",
-            why,
-            self._version,
-            "; ".join(str(error) for error in errors),
+            "policy reload rejected",
+            reason=why,
+            serving_version=self._version,
+            errors=[str(error) for error in errors],
         )
         return ReloadResult(False, self._version, self._checksum, errors)
 
@@ -270,7 +275,7 @@ class Supervisor:
         identity = f"w{slot}{'ab'[self._generation[slot] % 2]}"
         multiprocess.mark_process_dead(identity)  # type: ignore[no-untyped-call]
         ours, theirs = self._context.Pipe()
-        spec = worker.WorkerSpec(identity, checksums[0], LOG_FORMAT, checksums[1])
+        spec = worker.WorkerSpec(identity, checksums[0], checksums[1])
         process = self._context.Process(
             target=worker.run, args=(self.config, spec, theirs), name=f"worker-{identity}"
         )
@@ -281,6 +286,7 @@ class Supervisor:
             # around (bench/README.md): each keeps its caches and its core.
             cpus = sorted(os.sched_getaffinity(0))
             os.sched_setaffinity(process.pid, {cpus[slot % len(cpus)]})
+        log.info("worker started", worker=identity, worker_pid=process.pid, slot=slot)
         loop = asyncio.get_running_loop()
         new = Worker(
             slot,
@@ -316,7 +322,12 @@ class Supervisor:
         elif kind == "retiring":
             _resolve(source.retiring, None)
         elif kind == "reload":
+            log.info("policy reload asked", by="ReloadPolicy", worker=source.identity)
             self._in_background(self._answer_reload(source))
+
+    def _hangup(self) -> None:
+        log.info("policy reload asked", by="SIGHUP")
+        self._in_background(self.reload())
 
     def _in_background(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(work)
@@ -340,6 +351,12 @@ class Supervisor:
         _resolve(gone.retiring, None)
         self._leaving.discard(gone)
         if gone.leaving or self._workers.get(gone.slot) is not gone or self._stopping.is_set():
+            log.info(
+                "worker exited",
+                worker=gone.identity,
+                worker_pid=gone.process.pid,
+                exit_status=gone.process.exitcode,
+            )
             return
         # An unexpected exit: restart the slot after a back-off that grows while it keeps dying.
         uptime = loop.time() - gone.started_at
@@ -349,10 +366,11 @@ class Supervisor:
         self._backoff[gone.slot] = min(delay * 2, RESTART_MAX_SECONDS)
         self.metrics.worker_restarts.inc()
         log.warning(
-            "worker %s exited unexpectedly (status %s); restarting in %.1fs",
-            gone.identity,
-            gone.process.exitcode,
-            delay,
+            "worker exited unexpectedly",
+            worker=gone.identity,
+            worker_pid=gone.process.pid,
+            exit_status=gone.process.exitcode,
+            restart_in_seconds=delay,
         )
         loop.call_later(delay, self._restart, gone.slot)
 
@@ -375,7 +393,9 @@ class Supervisor:
         _, late = await asyncio.wait([w.exited for w in workers], timeout=limit)
         for stuck in workers:
             if not stuck.exited.done():
-                log.error("worker %s did not exit in %.0fs: killing it", stuck.identity, limit)
+                log.error(
+                    "worker killed", worker=stuck.identity, reason=f"did not exit in {limit:.0f}s"
+                )
                 stuck.process.kill()
         if late:
             await asyncio.wait(late)
@@ -391,7 +411,7 @@ class Supervisor:
             except (PolicyError, OSError):
                 continue  # mid-change, or gone for a moment: look again next time
             if tuple(checksums) != self._served[: len(paths)] and not self._reloading.locked():
-                log.info("policy files changed: reloading")
+                log.info("policy reload asked", by="watch")
                 await self.reload()
 
     def _serve_metrics(self) -> Any:
@@ -460,10 +480,12 @@ def _cpu_seconds(pid: int | None) -> float:
 
 
 def _not_serving(invalid: PolicyInvalid, policy: str) -> int:
-    """Print every error of a policy that keeps the server from starting; the exit status."""
-    for error in invalid.errors:
-        print(error, file=sys.stderr)
-    print(f"not serving: {policy} has errors", file=sys.stderr)
+    """Log every error of a policy that keeps the server from starting; the exit status."""
+    log.error(
+        "not serving",
+        reason=f"{policy} has errors",
+        errors=[str(error) for error in invalid.errors],
+    )
     return 2
 
 
@@ -480,12 +502,12 @@ def serve(config: ServerConfig) -> int:
             customer_key(config.decision_log)  # a key that cannot be used: say so now
         supervisor = Supervisor(config)
     except (PortInUse, SettingError) as problem:
-        print(f"not serving: {problem}", file=sys.stderr)
+        log.error("not serving", reason=str(problem))
         return 2
     try:
         return asyncio.run(supervisor.run())
     except PortInUse as taken:
-        print(f"not serving: {taken}", file=sys.stderr)
+        log.error("not serving", reason=str(taken))
         return 2
     finally:
         supervisor.close()

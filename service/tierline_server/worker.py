@@ -18,14 +18,15 @@ A worker whose supervisor disappears shuts down.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry, values
 
+from tierline_server import logs
 from tierline_server.config import ServerConfig, SettingError
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
@@ -34,7 +35,7 @@ from tierline_server.policy.errors import EngineUnavailable, PolicyInvalid
 from tierline_server.reloads import ReloadResult
 from tierline_server.server import TierlineServer
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,6 @@ class WorkerSpec:
     number of metrics files stays bounded however many workers come and go)."""
     checksum: str
     """The policy the supervisor checked: the worker refuses to serve any other."""
-    log_format: str
     shadow_checksum: str = ""
     """The shadow policy the supervisor checked ('' when there is none), likewise."""
 
@@ -57,10 +57,16 @@ def run(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> None:
     # mean; SIGTERM sent to a worker alone shuts it down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    logging.basicConfig(level=config.log_level, format=spec.log_format)
+    logs.configure(config.log_format, config.log_level, spec.identity)
     # Metrics go to files in the supervisor's directory, named by the worker's identity.
     values.ValueClass = values.MultiProcessValue(lambda: spec.identity)  # type: ignore[no-untyped-call]
-    asyncio.run(_serve(config, spec, pipe))
+    try:
+        asyncio.run(_serve(config, spec, pipe))
+    except Exception:
+        # One event with the traceback, rather than multiprocessing's loose lines on stderr;
+        # the supervisor sees the exit and restarts the worker.
+        log.exception("worker failed")
+        raise SystemExit(1) from None
 
 
 async def _serve(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> None:
@@ -95,13 +101,13 @@ async def _serve(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> No
         pipe.send(("failed", f"cannot listen on {config.listen}: {error}"))
         return
     pipe.send(("ready",))
-    log.info("worker %s serving policy %s", spec.identity, policy.version)
+    log.info("worker serving", policy=policy.name, policy_version=policy.version)
     ending = await link.ending()
     if ending == "retire":
         await server.retire(stopped_listening=lambda: pipe.send(("retiring",)))
     else:
         await server.stop()
-    log.info("worker %s stopped (%s)", spec.identity, ending)
+    log.info("worker stopped", how=ending)
 
 
 class _SupervisorLink:

@@ -1,8 +1,10 @@
-"""The PromQL in deploy/: every query of the Grafana dashboard and every expression of the rule
-file, each with a name that says where it is."""
+"""What the tests of deploy/ read: the PromQL of the Grafana dashboard and of the rule file
+(each expression with a name that says where it is), and the environment `tierline serve`
+understands."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from tierline_server.config import ServerConfig, option_of
 
 from support.paths import REPO
 
@@ -77,3 +80,15 @@ def recorded_series() -> list[str]:
 def alerting_rules() -> list[Expression]:
     """The expression of every alert."""
     return [Expression(f"alert {r['alert']}", r["expr"]) for r in _rules() if "alert" in r]
+
+
+def setting_variables(settings: type[Any] = ServerConfig) -> set[str]:
+    """The TIERLINE_* environment variables of every setting of `tierline serve`."""
+    found = set()
+    for field in dataclasses.fields(settings):
+        option = option_of(field)
+        if option is None:  # a nested group of settings
+            found |= setting_variables(field.default_factory)  # type: ignore[arg-type]
+        else:
+            found.add(option.env)
+    return found

@@ -8,18 +8,18 @@ from pathlib import Path
 from support.paths import DEFAULT_POLICY_DIR
 
 DEFAULT_VERSION = "2026.11.1"
-FREE_SHIPPING = "order_value: {gte: 5000}"
-"""The condition of the default policy's free-shipping rule on the order value."""
+FREE_SHIPPING = "order_value: {gte: {EUR: 50,"
+"""The start of the default policy's free-shipping threshold on the order value."""
 
 
-def raised_threshold(directory: Path, threshold: int = 7500, version: str = "2026.12.0") -> Path:
-    """The default policy where free shipping starts at ``threshold`` minor units rather than
-    5000, as version ``version``: written to ``directory``/candidate (made, or overwritten file
-    by file, the rules first)."""
+def raised_threshold(directory: Path, euros: int = 75, version: str = "2026.12.0") -> Path:
+    """The default policy where free shipping starts at ``euros`` rather than 50.00 (other
+    currencies unchanged), as version ``version``: written to ``directory``/candidate (made, or
+    overwritten file by file, the rules first)."""
     candidate = directory / "candidate"
     candidate.mkdir(exist_ok=True)
     for name, old, new in (
-        ("entitlements.yaml", FREE_SHIPPING, f"order_value: {{gte: {threshold}}}"),
+        ("entitlements.yaml", FREE_SHIPPING, f"order_value: {{gte: {{EUR: {euros},"),
         ("policy.yaml", f'version: "{DEFAULT_VERSION}"', f'version: "{version}"'),
     ):
         text = (DEFAULT_POLICY_DIR / name).read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -18,7 +20,7 @@ from support.paths import REPO
 from support.redis_server import free_port
 
 START_TIMEOUT_SECONDS = 60.0
-READY_LINE = "tierline listening on"
+READY_EVENT = "serving"
 """What the supervisor logs once every worker is SERVING."""
 
 
@@ -46,6 +48,7 @@ class TierlineProcess:
             "--redis-timeout", "1",
             "--policy", str(policy),
             "--redis-url", redis_url,
+            "--log-format", "json",  # what events() reads
             *extra_args,
         ]  # fmt: skip
         self.env = {**os.environ, **(env or {})}
@@ -74,7 +77,7 @@ class TierlineProcess:
                 self._reader.join()
                 raise RuntimeError(f"tierline serve exited:\n{self.output}")
             # Every worker started (the supervisor says so), and answering.
-            started = READY_LINE in self.output
+            started = any(e["event"] == READY_EVENT for e in self.events(process="supervisor"))
             if started and self.health() == health_pb2.HealthCheckResponse.SERVING:
                 return self
             time.sleep(0.05)
@@ -97,6 +100,23 @@ class TierlineProcess:
     def read_output(self) -> str:
         """Everything the server printed so far (while it runs)."""
         return self.output
+
+    def events(self, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+        """The log events printed so far (every line is one JSON object), or those named
+        ``event`` whose fields include ``fields``."""
+        with self._lock:
+            lines = list(self._lines)
+        parsed = []
+        for line in lines:
+            try:
+                parsed.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise AssertionError(f"a log line that is not JSON: {line!r}") from None
+        return [
+            e
+            for e in parsed
+            if (event is None or e["event"] == event) and fields.items() <= e.items()
+        ]
 
     def health(self, service: str = "") -> int | None:
         """The health status of ``service`` ('' = overall), or None when unreachable."""

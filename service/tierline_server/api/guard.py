@@ -20,22 +20,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import structlog
 from google.protobuf import any_pb2, message
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from tierline_server import logs
 from tierline_server.api.admission import Admission
 from tierline_server.errors import (
     FieldViolation,
     InvalidRequest,
+    Overloaded,
     ShuttingDown,
     TierlineError,
 )
 from tierline_server.metrics import DECISION_OUTCOMES, Metrics
 
+log = structlog.get_logger(__name__)
+
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+SHED_LOG_SECONDS = 10.0
+"""Shed calls are logged at most once per this period (with how many there were): under
+overload a line per call would add to the load."""
 
 OUTCOMES = {
     grpc.StatusCode.OK: "ok",
@@ -87,6 +96,7 @@ class CallGuard:
         self._calls = 0
         self._idle = asyncio.Event()
         self._last_call = 0.0
+        self._shed_log = logs.Summary(self._log_shed, SHED_LOG_SECONDS)
 
     def service(
         self,
@@ -178,6 +188,8 @@ class CallGuard:
                 response = await behaviour(request, context)
             except TierlineError as error:
                 settle(error.code)
+                if isinstance(error, Overloaded):
+                    self._shed_log.add(method=name, reason=str(error))
                 await context.abort_with_status(to_status(error))
             except asyncio.CancelledError:
                 remaining = context.time_remaining()
@@ -191,6 +203,16 @@ class CallGuard:
             return response
 
         return call
+
+    def _log_shed(self, calls: int, latest: dict[str, Any]) -> None:
+        log.warning(
+            "shedding load",
+            calls=calls,  # since the previous such line
+            in_flight=self.admission.in_flight,
+            decision_cost_ms=round(self.admission.cost_seconds * 1000, 3),
+            latest_method=latest["method"],
+            latest_reason=latest["reason"],
+        )
 
     def _enter(self) -> None:
         self._calls += 1

@@ -32,7 +32,8 @@ def outcome_message(outcome: Outcome) -> pb.Decision:
     metrics.lookup_micros = outcome.lookup_micros
     metrics.eval_micros = outcome.eval_micros
     metrics.feature_source = FEATURE_SOURCES[outcome.feature_source]
-    metrics.features_age_seconds = outcome.features_age_seconds or 0.0
+    # Milliseconds are what an age of features means; more digits are clock noise.
+    metrics.features_age_seconds = round(outcome.features_age_seconds or 0.0, 3)
     message.occurred_at.FromNanoseconds(outcome.occurred_at_ns)
     return message
 

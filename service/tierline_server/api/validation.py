@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from types import MappingProxyType
 
+from tierline import money
+from tierline.interaction import CHANNEL_NAMES, Channel
 from tierline.v1 import entitlement_pb2 as pb
 
 from tierline_server.decisions import DecisionRequest
@@ -18,22 +20,15 @@ MAX_ATTRIBUTES = 32
 MAX_ORDER_VALUE_MINOR = 10**12  # ten billion in major units: beyond any real cart
 MAX_ITEM_COUNT = 100_000
 INTENT_PATTERN = re.compile(r"[a-z0-9_.-]{0,64}")
-CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 MIN_TIMESTAMP_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
 MAX_TIMESTAMP_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 """google.protobuf.Timestamp's range."""
 MAX_SHOWN_KEY = 64
+CURRENCY_CODE_LENGTH = 3
 MAX_ATTRIBUTE_VALUE_BYTES = 256  # bytes, not characters: bounds the message size
 
-CHANNEL_NAMES = {
-    pb.CHANNEL_PHONE: "phone",
-    pb.CHANNEL_CHAT: "chat",
-    pb.CHANNEL_EMAIL: "email",
-    pb.CHANNEL_SOCIAL: "social",
-    pb.CHANNEL_WEB: "web",
-    pb.CHANNEL_MOBILE_APP: "mobile_app",
-    pb.CHANNEL_IN_STORE: "in_store",
-}
+POLICY_CHANNELS = {int(channel): channel.label for channel in Channel}
+"""The API's Channel numbers -> the names policies use."""
 
 
 def decision_request(message: pb.DecideRequest) -> DecisionRequest:
@@ -63,9 +58,13 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
         found.append(FieldViolation("context", "is required (at least the channel)"))
         return found
     context = message.context
-    if context.channel not in CHANNEL_NAMES:
+    if context.channel not in POLICY_CHANNELS:
         found.append(
-            FieldViolation("context.channel", "must be set to a known channel (e.g. CHANNEL_PHONE)")
+            FieldViolation(
+                "context.channel",
+                f"{_channel_name(context.channel)} is not a channel "
+                f"(one of {CHANNEL_NAMES}: CHANNEL_PHONE, ...)",
+            )
         )
     if not INTENT_PATTERN.fullmatch(context.intent):
         found.append(
@@ -78,12 +77,17 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
                     "context.order_value_minor", f"must be between 0 and {MAX_ORDER_VALUE_MINOR}"
                 )
             )
-        if not CURRENCY_PATTERN.fullmatch(context.currency):
+        if not context.currency:
             found.append(
                 FieldViolation("context.currency", "an order value needs an ISO 4217 code (EUR)")
             )
-    elif context.currency and not CURRENCY_PATTERN.fullmatch(context.currency):
+    if len(context.currency) > CURRENCY_CODE_LENGTH:  # not shown: it could be anything, any size
         found.append(FieldViolation("context.currency", "must be an ISO 4217 code such as EUR"))
+    elif context.currency:
+        try:
+            money.currency_code(context.currency)
+        except ValueError as error:
+            found.append(FieldViolation("context.currency", str(error)))
     if not 0 <= context.item_count <= MAX_ITEM_COUNT:
         found.append(
             FieldViolation("context.item_count", f"must be between 0 and {MAX_ITEM_COUNT}")
@@ -119,6 +123,10 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
     return found
 
 
+def _channel_name(number: int) -> str:
+    return pb.Channel.Name(number) if number in pb.Channel.values() else str(number)
+
+
 def _attribute_path(key: str) -> str:
     """The field path of an attribute, its key shortened and escaped: a hostile key must not
     make the error itself too large or unreadable."""
@@ -131,12 +139,12 @@ def _to_domain(message: pb.DecideRequest) -> DecisionRequest:
     return DecisionRequest(
         customer_id=message.customer_id,
         context=Context(
-            channel=CHANNEL_NAMES[context.channel],
+            channel=POLICY_CHANNELS[context.channel],
             intent=context.intent,
             order_value=(
                 context.order_value_minor if context.HasField("order_value_minor") else None
             ),
-            currency=context.currency,
+            currency=context.currency.upper(),  # case-insensitive, checked above
             item_count=context.item_count,
             attributes=MappingProxyType(dict(context.attributes)),
         ),

@@ -19,6 +19,7 @@ from typing import IO, Any
 import msgspec
 from redis.exceptions import RedisClusterException, RedisError
 from rich.markup import escape
+from tierline import money
 
 from tierline_server.api import mapping
 from tierline_server.commands.options import (
@@ -95,7 +96,7 @@ def register(groups: Any) -> None:
     tail.set_defaults(handler=tail_command)
 
     get = commands.add_parser("get", help="one decision: the whole record, and why")
-    get.add_argument("decision_id")
+    get.add_argument("decision_id", help="the decision's id, as its answer and the log show it")
     get.add_argument(
         "--within",
         type=argument(seconds),
@@ -112,7 +113,12 @@ def register(groups: Any) -> None:
         "--since", type=argument(instant), required=True, help=f"made from: {INSTANT_RULE}"
     )
     export.add_argument("--until", type=argument(instant), help="up to (default: now)")
-    export.add_argument("--format", choices=FORMATS, default="jsonl")
+    export.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="jsonl",
+        help="jsonl: records as stored; csv: one column per field (default jsonl)",
+    )
     export.add_argument("--out", default="-", help="file to write ('-', the default: stdout)")
     _add_log_arguments(export)
     export.set_defaults(handler=export_command)
@@ -285,13 +291,22 @@ def decision_summary(decision: Decision) -> str:
     )
 
 
+def _amount(minor: int, currency: str) -> str:
+    """An order value as people read it (60.00 EUR); minor units for a code ISO 4217 does not
+    list (a record the service would refuse today)."""
+    try:
+        return money.major_text(minor, currency)
+    except ValueError:
+        return f"{minor} {currency} (minor units)"
+
+
 def _record_rows(record: DecisionRecord) -> list[tuple[str, str]]:
     outcome, context = record.outcome, record.context
     hashed = " (keyed hash)" if record.customer_hashed else ""
     order = (
         "no order"
         if context.order_value is None
-        else f"order {context.order_value} {context.currency} (minor units)"
+        else f"order {_amount(context.order_value, context.currency)}"
     )
     shown = (
         f"{context.channel}, intent {context.intent or '-'}, {order}, {context.item_count} items"

@@ -38,6 +38,7 @@ from tierline_server.policy.inputs import typed_features
 
 DEFAULT_DEMO_COUNT = 10_000
 DEFAULT_DEMO_SEED = 1
+CUSTOMER_ID_HELP = "the customer, e.g. c000042"
 
 
 def register(groups: Any) -> None:
@@ -61,31 +62,46 @@ def register(groups: Any) -> None:
         "--batch-size",
         type=_positive,
         default=loader.DEFAULT_BATCH_SIZE,
-        help="rows per round trip",
+        help=f"rows per round trip (default {loader.DEFAULT_BATCH_SIZE})",
     )
     _add_policy_and_redis_arguments(load)
     load.set_defaults(handler=load_command)
 
     get = commands.add_parser("get", help="show a customer's stored features")
-    get.add_argument("customer_id")
+    get.add_argument("customer_id", help=CUSTOMER_ID_HELP)
     get.add_argument("--json", action="store_true", help="print JSON")
     _add_policy_and_redis_arguments(get)
     get.set_defaults(handler=get_command)
 
     set_ = commands.add_parser("set", help="write some of a customer's features")
-    set_.add_argument("customer_id")
-    set_.add_argument("assignments", nargs="+", metavar="FEATURE=VALUE")
+    set_.add_argument("customer_id", help=CUSTOMER_ID_HELP)
+    set_.add_argument(
+        "assignments",
+        nargs="+",
+        metavar="FEATURE=VALUE",
+        help="features to write, e.g. tier=gold evangelist=true (the others are kept)",
+    )
     _add_policy_and_redis_arguments(set_)
     set_.set_defaults(handler=set_command)
 
     delete = commands.add_parser("delete", help="remove a customer's features")
-    delete.add_argument("customer_id")
+    delete.add_argument("customer_id", help=CUSTOMER_ID_HELP)
     add_settings(delete, RedisSettings, only=REDIS_CONNECTION)  # no policy needed to delete
     delete.set_defaults(handler=delete_command)
 
     sample = commands.add_parser("demo", help="write a synthetic customer population as CSV")
-    sample.add_argument("--count", type=_positive, default=DEFAULT_DEMO_COUNT)
-    sample.add_argument("--seed", type=int, default=DEFAULT_DEMO_SEED)
+    sample.add_argument(
+        "--count",
+        type=_positive,
+        default=DEFAULT_DEMO_COUNT,
+        help=f"customers to make (default {DEFAULT_DEMO_COUNT:,})",
+    )
+    sample.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_DEMO_SEED,
+        help=f"the same seed makes the same customers (default {DEFAULT_DEMO_SEED})",
+    )
     sample.add_argument("--out", type=Path, required=True, help="CSV file to write ('-': stdout)")
     sample.set_defaults(handler=demo_command)
 
@@ -155,19 +171,28 @@ def _progress_display() -> Iterator[loader.Progress]:
 
 
 def print_summary(summary: loader.LoadSummary, policy: Policy) -> None:
-    """The load's counts, per tier, and speed."""
+    """The load's counts of rows and of customers per tier, repeated ids, and speed."""
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_column()
-    table.add_row("read", f"{summary.read:,}", "")
-    table.add_row("loaded", f"{summary.loaded:,}", "")
-    table.add_row("rejected", f"{summary.rejected:,}", "")
+    table.add_row("rows read", f"{summary.read:,}", "")
+    table.add_row("rows loaded", f"{summary.loaded:,}", "")
+    table.add_row("rows rejected", f"{summary.rejected:,}", "")
+    if summary.customers is not None:
+        table.add_row("customers", f"{summary.customers:,}", "each once, in the tier now stored")
     order = {tier: index for index, tier in enumerate(reversed(policy.tiers))}
     for tier, count in sorted(
         summary.tiers.items(), key=lambda item: order.get(item[0], len(order))
     ):
         table.add_row(f"  {tier or '(no tier)'}", f"{count:,}", "")
+    if summary.duplicates:
+        examples = ", ".join(summary.duplicate_examples)
+        table.add_row(
+            "[yellow]repeated ids[/yellow]",
+            f"{summary.duplicates:,}",
+            escape(f"rows whose customer id came earlier (e.g. {examples}): the last row wins"),
+        )
     table.add_row("rows/s", f"{summary.rows_per_second:,.0f}", f"in {summary.seconds:.1f} s")
     console.print(table)
     if summary.rejects_path is not None:
@@ -213,16 +238,17 @@ def get_command(args: argparse.Namespace) -> int:
     for column in ("feature", "value", "stored", "note"):
         table.add_column(column)
     for name, spec in policy.features.items():
+        # Values as the policy writes them (gold, true, 12.5), not as Python reprs them.
         raw = stored.get(name.encode())
         if name in decoded.features:
-            table.add_row(
-                name, repr(decoded.features[name]), escape(raw.decode()) if raw else "", ""
-            )
+            value = escape(spec.encode(decoded.features[name]))
+            table.add_row(name, value, escape(raw.decode()) if raw else "", "")
         elif raw is None:
-            table.add_row(name, repr(spec.default), "", "not stored: default")
+            table.add_row(name, escape(spec.encode(spec.default)), "", "not stored: default")
         else:
             shown = escape(raw.decode(errors="replace"))
-            table.add_row(name, repr(spec.default), shown, "[red]undecodable[/red]: default")
+            default = escape(spec.encode(spec.default))
+            table.add_row(name, default, shown, "[red]undecodable[/red]: default")
     for name, value in others.items():
         table.add_row(escape(name), "", escape(value), "not in the policy: ignored")
     if decoded.updated is not None and age is not None:

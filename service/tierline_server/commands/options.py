@@ -17,6 +17,14 @@ from tierline_server.config import Option, ServerConfig, boolean, option_of
 S = TypeVar("S")
 
 
+class UsageError(ValueError):
+    """A command line that parsed but does not make sense (e.g. an amount with more decimals
+    than its currency has); reported like argparse's own errors, in one line, exit 2."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        super().__init__(f"argument {option}: {problem}")
+
+
 def add_option(parser: argparse.ArgumentParser, option: Option, default: Any) -> None:
     """Add one flag; its help names the environment twin and the default."""
     switch = {"nargs": "?", "const": True} if option.parse is boolean else {}  # bare --x = on

@@ -29,8 +29,23 @@ Update = Callable[[float, str], None]
 """Reports progress: the fraction done (0 to 1) and a short text of counts."""
 
 
+def policy_not_found(path: Path | str) -> str | None:
+    """What to say when there is no policy at ``path`` (None when there is something there): a
+    command run outside the repository looks for rules/ where there is none."""
+    if Path(path).exists():
+        return None
+    return (
+        f"no policy at {path} (looked for {Path(path).absolute()}): point at a policy file or "
+        "directory with --policy PATH or the TIERLINE_POLICY environment variable"
+    )
+
+
 def load_policy_or_report(path: Path | str) -> Policy | None:
     """The compiled policy, or None after printing every error as ``file:line: ...``."""
+    missing = policy_not_found(path)
+    if missing is not None:
+        errors.print(f"[red]error:[/red] {escape(missing)}")
+        return None
     try:
         return load_policy(path)
     except PolicyInvalid as invalid:
@@ -89,8 +104,8 @@ def routing_text(queue: str, priority: int, skills: Sequence[str]) -> str:
 
 def perk_text(code: str, amount: int | None, percent: float | None, granted_by: str) -> str:
     """A perk with its value and the rule that granted it."""
-    value = f" {amount} (minor units)" if amount else f" {percent:g}%" if percent else ""
-    return f"{code}{value}  [dim]by {escape(granted_by)}[/dim]"
+    value = f" {amount} minor units" if amount else f" {percent:g}%" if percent else ""
+    return f"{code}{value} [dim](by {escape(granted_by)})[/dim]"
 
 
 def perk_label(code: str, amount: int | None, percent: float | None) -> str:

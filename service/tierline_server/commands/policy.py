@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from tierline_server.api import mapping
 from tierline_server.commands import policy_diff
 from tierline_server.commands.options import add_policy_option
@@ -19,7 +21,7 @@ from tierline_server.commands.output import (
     print_decision_json,
 )
 from tierline_server.policy.decider import Decider
-from tierline_server.policy.inputs import ContextSpec, typed_features
+from tierline_server.policy.inputs import context_from_json, typed_features
 from tierline_server.policy.testing import (
     CaseResult,
     case_files,
@@ -74,33 +76,33 @@ def test_command(args: argparse.Namespace) -> int:
         return 1
     decider = Decider(policy)
     results: list[CaseResult] = []
-    status = 0
+    unreadable = 0
     for file in case_files(Path(args.policy)):
-        try:
-            cases = load_cases(file)
-        except ValueError as error:
-            errors.print(f"[red]error[/red] {error}")
-            status = 1
-            continue
-        for case in cases:
+        loaded = load_cases(file)
+        for problem in loaded.problems:
+            for error in problem.errors:
+                errors.print(escape(str(error)))
+        unreadable += len(loaded.problems)
+        for case in loaded.cases:
             result = run_case(decider, case, str(file))
             results.append(result)
             mark = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
             console.print(f"{mark} {file.name}: {case.name}")
             for failure in result.failures:
                 console.print(f"       {failure}")
-    failed = sum(not r.passed for r in results)
+    passed = sum(result.passed for result in results)
+    failed = len(results) - passed + unreadable  # a case that cannot be read fails
     uncovered = uncovered_rules(decider, results)
     covered = len(policy.rules) - len(uncovered)
     console.print(
         f"coverage: {covered}/{len(policy.rules)} rules exercised"
         + (f"; not exercised: {', '.join(uncovered)}" if uncovered else "")
     )
-    console.print(f"{len(results) - failed} passed, {failed} failed")
-    if not results:
+    console.print(f"{passed} passed, {failed} failed")
+    if not results and not unreadable:
         errors.print(f"[red]no test cases[/red] under {Path(args.policy)}/tests")
         return 1
-    return 1 if failed else status
+    return 1 if failed else 0
 
 
 def eval_command(args: argparse.Namespace) -> int:
@@ -110,9 +112,9 @@ def eval_command(args: argparse.Namespace) -> int:
         return 1
     try:
         features = typed_features(policy, json.loads(args.features))
-        context = ContextSpec.model_validate_json(args.context).to_context()
-    except ValueError as error:  # JSON and pydantic errors are ValueErrors
-        errors.print(f"[red]invalid input:[/red] {error}")
+        context = context_from_json(args.context)
+    except ValueError as error:
+        errors.print(f"[red]invalid input:[/red] {escape(str(error))}")
         return 2
     decision = Decider(policy).decide(
         features, context, degraded=args.degraded, explain=args.explain

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
+import sys
 from typing import Any
 
 from tierline_server.commands.options import add_settings, settings_from
+from tierline_server.commands.output import policy_not_found
 from tierline_server.config import Option, ServerConfig, masked_url, option_of
 
 
@@ -18,17 +19,16 @@ def register(groups: Any) -> None:
     parser.set_defaults(handler=serve_command)
 
 
-def describe(settings: Any, prefix: str = "") -> list[str]:
-    """The effective configuration, one ``name = value`` line each, secrets masked."""
-    lines: list[str] = []
+def effective(settings: Any) -> dict[str, Any]:
+    """The effective configuration, nested as the settings are, secrets masked."""
+    shown: dict[str, Any] = {}
     for field in dataclasses.fields(settings):
         value = getattr(settings, field.name)
         option = option_of(field)
-        if option is None:  # a nested group of settings
-            lines.extend(describe(value, f"{prefix}{field.name}."))
-        else:
-            lines.append(f"{prefix}{field.name} = {_shown(field.name, option, value)}")
-    return lines
+        shown[field.name] = (
+            effective(value) if option is None else _shown(field.name, option, value)
+        )
+    return shown
 
 
 def _shown(name: str, option: Option, value: Any) -> Any:
@@ -38,11 +38,17 @@ def _shown(name: str, option: Option, value: Any) -> Any:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    """Print the configuration and serve until SIGTERM / SIGINT."""
-    from tierline_server.supervisor import LOG_FORMAT, serve  # only this command needs them
+    """Log the configuration and serve until SIGTERM / SIGINT."""
+    import structlog  # only this command needs them
+
+    from tierline_server import logs
+    from tierline_server.supervisor import SUPERVISOR, serve
 
     settings = settings_from(ServerConfig, args)
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
-    for line in describe(settings):
-        print(f"config: {line}", flush=True)
+    missing = policy_not_found(settings.policy_path)
+    if missing is not None:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_format, settings.log_level, SUPERVISOR)
+    structlog.get_logger(__name__).info("starting", config=effective(settings))
     return serve(settings)

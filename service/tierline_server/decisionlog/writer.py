@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import random
 import time
 from collections import deque
 
+import structlog
+
+from tierline_server import logs
 from tierline_server.config import DecisionLogSettings, RedisSettings, ServerConfig
 from tierline_server.decisionlog import record
 from tierline_server.decisionlog.customers import CustomerNames, customer_key
@@ -38,7 +40,7 @@ from tierline_server.ids import decision_time
 from tierline_server.metrics import DECISION_LOG_DROPS, Metrics
 from tierline_server.policy.domain import Decision
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 WRITE_BATCH = 200
 """Decisions per script call: few round trips under load, and a short pause to build each."""
@@ -204,7 +206,7 @@ class DecisionLogWriter:
         self._written.inc(len(records))
         self._pending.clear()
         if self._failing:
-            log.info("decision log: writing to Redis again")
+            log.info("decision log writes again")
             self._failing = False
         return True
 
@@ -212,11 +214,9 @@ class DecisionLogWriter:
         if not self._failing:
             self._failing = True
             log.warning(
-                "decision log: cannot write to Redis (%s: %s); retrying each decision for %gs, "
-                "then dropping it (tierline_decision_log_dropped_total)",
-                type(error).__name__,
-                error,
-                self._retry_seconds,
+                "decision log cannot write",
+                error=logs.failure(error),
+                retry_seconds=self._retry_seconds,
             )
 
     def _drop_expired(self) -> None:
@@ -239,10 +239,10 @@ class DecisionLogWriter:
         self._queue.clear()
         if dropped:
             self._dropped[reason].inc(dropped)
-            log.warning("decision log: %d decisions not written (%s)", dropped, reason)
+            log.warning("decision log dropped decisions", decisions=dropped, reason=reason)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
     """A writer that stopped by surprise would only show as drops: say why, once."""
     if not task.cancelled() and task.exception() is not None:
-        log.error("decision log: the writer stopped", exc_info=task.exception())
+        log.error("decision log writer stopped", exc_info=task.exception())

@@ -4,13 +4,15 @@ serving process drops their near-cache entries at once."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
+import structlog
+
+from tierline_server import logs
 from tierline_server.config import RedisSettings
 from tierline_server.features import keys, redis_client
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 RETRY_FIRST_SECONDS = 0.1
 RETRY_MAX_SECONDS = 1.0
@@ -67,7 +69,7 @@ class InvalidationListener:
                     await pubsub.subscribe(channel)
                     self._on_subscribed()
                     self.listening = True
-                    log.info("listening for invalidations on %s", channel)
+                    log.info("invalidations subscribed", channel=channel)
                     delay = RETRY_FIRST_SECONDS
                     while True:
                         message = await pubsub.get_message(
@@ -77,7 +79,7 @@ class InvalidationListener:
                             self._on_changed(keys.invalidated_ids(message["data"]))
             except redis_client.FAILURES as error:
                 if self.listening:
-                    log.warning("invalidation listener lost Redis (%s); reconnecting", error)
+                    log.warning("invalidations lost", error=logs.failure(error))
             finally:
                 self.listening = False
                 await client.aclose()

@@ -5,20 +5,28 @@ against the policy's feature schema and given its tier by the policy's segments 
 wins). A row that fails goes to the reject file with its line number and reason; nothing is
 dropped silently. Each batch is one pipelined round trip, followed by one invalidation message
 naming the batch's customers. Loading the same file twice leaves Redis as one load does.
+
+A file may give a customer on several rows: the summary counts customers, each in the tier its
+last row gave, and reports the repeated ids. Which ids a load has written is kept in a scratch
+hash in Redis beside the customers (see ``LoadLedger``), not in the loader's memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import enum
+import functools
 import gc
 import io
 import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -80,15 +88,27 @@ class LoadOptions:
     """Where rejected rows go; None: beside the input (customers.csv -> customers.rejects.csv)."""
 
 
+DUPLICATE_EXAMPLES = 5
+"""Customer ids a summary keeps as examples of ids that the file repeats."""
+
+
 @dataclass
 class LoadSummary:
-    """What a load did."""
+    """What a load did: rows read, loaded and rejected, and the customers they were."""
 
     read: int = 0
     loaded: int = 0
+    """Rows written (a customer whose id repeats is written once per row)."""
     rejected: int = 0
+    customers: int | None = None
+    """Distinct customers loaded; None when the load did not finish, so they were not counted."""
     tiers: Counter[str] = field(default_factory=Counter)
-    """Loaded rows per tier ('' for rows without one, when the policy has no segments)."""
+    """Loaded customers per tier, each once, in the tier its last loaded row gave (as stored; ''
+    without one, when the policy has no segments). Empty until counted."""
+    duplicates: int = 0
+    """Loaded rows whose customer an earlier loaded row of the file already gave."""
+    duplicate_examples: list[str] = field(default_factory=list)
+    """The first few customer ids that repeat (each once)."""
     seconds: float = 0.0
     rejects_path: Path | None = None
     """The reject file, when rows were rejected."""
@@ -97,6 +117,14 @@ class LoadSummary:
     def rows_per_second(self) -> float:
         """Rows read per second."""
         return self.read / self.seconds if self.seconds > 0 else 0.0
+
+    def repeated(self, customer_ids: Sequence[str]) -> None:
+        """Loaded rows of customers that earlier rows gave."""
+        self.duplicates += len(customer_ids)
+        examples = self.duplicate_examples
+        for customer_id in customer_ids:
+            if len(examples) < DUPLICATE_EXAMPLES and customer_id not in examples:
+                examples.append(customer_id)
 
 
 class Record(NamedTuple):
@@ -171,8 +199,21 @@ def load_file(
     started = time.perf_counter()
     size = max(path.stat().st_size, 1)
     try:
-        with _cyclic_gc_paused(), path.open("rb") as stream, rejects:
+        with (
+            _cyclic_gc_paused(),
+            path.open("rb") as stream,
+            rejects,
+            LoadLedger(records) as ledger,
+        ):
             batch: list[Row] = []
+            flush = functools.partial(
+                _flush,
+                records=records,
+                ledger=ledger,
+                remove_absent=remove_absent,
+                summary=summary,
+                rejects=rejects,
+            )
             for record in read_records(stream, fmt, columns=(ID_COLUMN, *policy.features)):
                 summary.read += 1
                 try:
@@ -182,11 +223,12 @@ def load_file(
                     rejects.write(record.line, record.source, str(reason))
                     continue
                 if len(batch) >= options.batch_size:
-                    _flush(records, batch, remove_absent, summary, rejects)
+                    flush(batch)
                     if progress is not None:
                         summary.seconds = time.perf_counter() - started
                         progress(summary, stream.tell() / size)
-            _flush(records, batch, remove_absent, summary, rejects)
+            flush(batch)
+            summary.customers, summary.tiers = ledger.count()
     except (RedisError, RedisClusterException) as error:
         summary.seconds = time.perf_counter() - started
         raise LoadInterruptedError(summary, error) from error
@@ -213,8 +255,10 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def _flush(
-    records: CustomerRecords,
     batch: list[Row],
+    *,
+    records: CustomerRecords,
+    ledger: LoadLedger,
     remove_absent: Sequence[str],
     summary: LoadSummary,
     rejects: RejectFile,
@@ -231,8 +275,59 @@ def _flush(
         rejects.write(row.line, row.source, f"redis: {reason}")
     summary.rejected += len(failed)
     summary.loaded += len(batch) - len(failed)
-    summary.tiers.update(row.tier for index, row in enumerate(batch) if index not in failed)
+    loaded = [(row.customer_id, row.tier) for index, row in enumerate(batch) if index not in failed]
+    summary.repeated(ledger.add(loaded))
     batch.clear()
+
+
+class LoadLedger:
+    """The customers a load has written, each with the tier its last row gave, in Redis.
+
+    Counting customers rather than rows takes every id loaded so far; in the loader's memory
+    that would grow with the file, so a scratch hash beside the customers holds them. Its key
+    contains '#', which no customer id may, so it is never a customer's. It is deleted when the
+    load ends and expires a day after its last write should the loader die first.
+    """
+
+    EXPIRE_SECONDS = 24 * 60 * 60
+    COUNT_PAGE = 1000
+
+    def __init__(self, records: CustomerRecords) -> None:
+        self._client = records.client
+        self.key = f"{records.key_prefix}#load/{uuid.uuid4().hex}"
+
+    def __enter__(self) -> LoadLedger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with contextlib.suppress(RedisError, RedisClusterException):  # Redis failing: it expires
+            self._client.delete(self.key)
+
+    def add(self, loaded: Sequence[tuple[str, str]]) -> list[str]:
+        """Record loaded (customer id, tier) pairs in one round trip; returns the ids of pairs
+        whose customer came earlier (in this batch or a previous one)."""
+        if not loaded:
+            return []
+        ids = [customer_id for customer_id, _ in loaded]
+        pipeline = self._client.pipeline(transaction=False)
+        pipeline.hmget(self.key, ids)
+        pipeline.hset(self.key, items=list(chain.from_iterable(loaded)))
+        pipeline.expire(self.key, self.EXPIRE_SECONDS)
+        before = pipeline.execute()[0]
+        seen: set[str] = set()
+        repeated = []
+        for customer_id, earlier in zip(ids, before, strict=True):
+            if earlier is not None or customer_id in seen:
+                repeated.append(customer_id)
+            seen.add(customer_id)
+        return repeated
+
+    def count(self) -> tuple[int, Counter[str]]:
+        """Customers loaded, and how many are in each tier (read a page at a time)."""
+        tiers: Counter[str] = Counter()
+        for _, tier in self._client.hscan_iter(self.key, count=self.COUNT_PAGE):
+            tiers[tier.decode()] += 1
+        return sum(tiers.values()), tiers
 
 
 def read_records(stream: IO[bytes], fmt: InputFormat, columns: Collection[str]) -> Iterator[Record]:
@@ -351,12 +446,8 @@ class RowChecker:
                 typed[name], encoded[name] = parser(raw)
             except UnicodeEncodeError:
                 problems.append(f"{name}: not valid UTF-8")
-            except ValueError:
-                spec = parser.spec
-                expected = (
-                    f"one of {', '.join(spec.values)}" if spec.values else f"a valid {spec.type}"
-                )
-                problems.append(f"{name}: {raw!r} is not {expected}")
+            except ValueError as error:
+                problems.append(f"{name}: {error}")
         if problems:
             raise RowRejectedError("; ".join(problems))
         if self._segments and not (self._keep_tier and TIER_FEATURE in typed):

@@ -21,17 +21,18 @@ class CustomerRecords:
     """Customer hashes in one Redis (or cluster), through a blocking client (the CLI, loaders)."""
 
     def __init__(self, client: SyncClient, settings: RedisSettings) -> None:
-        self._client = client
-        self._prefix = settings.key_prefix
+        self.client = client
+        """The client the records are written through (a loader keeps its scratch beside them)."""
+        self.key_prefix = settings.key_prefix
         self._channel = settings.invalidation_channel
 
     def key(self, customer_id: str) -> str:
         """The hash key of a customer; raises InvalidCustomerIdError for an id that is not one."""
-        return keys.customer_key(self._prefix, customer_id)
+        return keys.customer_key(self.key_prefix, customer_id)
 
     def read(self, customer_id: str) -> dict[bytes, bytes]:
         """Everything stored for a customer (empty when nothing is)."""
-        stored: dict[bytes, bytes] = self._client.hgetall(self.key(customer_id))  # type: ignore[assignment]
+        stored: dict[bytes, bytes] = self.client.hgetall(self.key(customer_id))  # type: ignore[assignment]
         return stored
 
     def write(self, customer_id: str, features: Mapping[str, str]) -> None:
@@ -54,7 +55,7 @@ class CustomerRecords:
         """
         keys_ = [self.key(customer_id) for customer_id, _ in records]
         updated = keys.updated_stamp(time.time())
-        pipeline = self._client.pipeline(transaction=False)
+        pipeline = self.client.pipeline(transaction=False)
         owners: list[int] = []  # the record of each command sent
         for index, ((_, features), key) in enumerate(zip(records, keys_, strict=True)):
             items = [*chain.from_iterable(features.items()), keys.UPDATED_FIELD, updated]
@@ -76,11 +77,11 @@ class CustomerRecords:
 
     def delete(self, customer_id: str) -> bool:
         """Remove a customer's record (they become the unknown tier); whether there was one."""
-        deleted = bool(self._client.delete(self.key(customer_id)))
+        deleted = bool(self.client.delete(self.key(customer_id)))
         self._announce([customer_id])
         return deleted
 
     def _announce(self, customer_ids: Iterable[str]) -> None:
         # Published after the writes are acknowledged (in a cluster they span several nodes),
         # so that a service dropping its cache entry reads the new values.
-        self._client.publish(self._channel, keys.invalidation_message(customer_ids))
+        self.client.publish(self._channel, keys.invalidation_message(customer_ids))

@@ -3,16 +3,18 @@ metrics, and a log line at each change of state."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 
+import structlog
+
+from tierline_server import logs
 from tierline_server.config import RedisSettings
 from tierline_server.features import redis_client
 from tierline_server.features.breaker import CircuitBreaker
 from tierline_server.metrics import Metrics
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class RedisHealth:
@@ -60,15 +62,15 @@ class RedisHealth:
         self._breaker.record_failure()
         if self._breaker.is_open and not was_open:
             log.warning(
-                "Redis failing (%s: %s): skipping it for %.1fs at a time",
-                type(error).__name__,
-                error,
-                self._settings.breaker_cooldown_seconds,
+                "redis circuit opened",
+                error=logs.failure(error),
+                error_kind=redis_client.error_kind(error).value,
+                probe_every_seconds=self._settings.breaker_cooldown_seconds,
             )
             self._metrics.circuit_open.set(1)
 
     def _succeeded(self) -> None:
         if self._breaker.is_open:
-            log.warning("Redis answers again: circuit closed")
+            log.info("redis circuit closed")
             self._metrics.circuit_open.set(0)
         self._breaker.record_success()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 from tierline_server.policy import conditions
 from tierline_server.policy.compiled import Rule
-from tierline_server.policy.conditions import Compare
+from tierline_server.policy.conditions import Leaf
 from tierline_server.policy.domain import Facts
 
 
@@ -22,7 +22,7 @@ class Comparisons:
     def __init__(
         self, rules: Iterable[Rule], reads: Callable[[str], bool] = lambda field: True
     ) -> None:
-        self.leaves: tuple[Compare, ...] = tuple(
+        self.leaves: tuple[Leaf, ...] = tuple(
             dict.fromkeys(
                 leaf
                 for rule in rules

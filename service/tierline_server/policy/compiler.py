@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from tierline_server.policy import conditions
+from tierline_server.policy import conditions, validation
 from tierline_server.policy.compiled import Policy, Rule, Segment
 from tierline_server.policy.conditions import Condition, ConditionError
 from tierline_server.policy.errors import Location, PolicyError, PolicyInvalid
@@ -28,12 +28,7 @@ from tierline_server.policy.schema import (
     RuleSpec,
     SegmentSpec,
 )
-from tierline_server.policy.source import (
-    LocatedDict,
-    PolicySource,
-    read_policy_source,
-    read_policy_text,
-)
+from tierline_server.policy.source import PolicySource, read_policy_source, read_policy_text
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -101,18 +96,11 @@ class _Compiler:
         )
 
     def validate(self, model: type[_M], raw: Any, element: str, location: Location) -> _M | None:
-        """Validate ``raw`` into ``model``; record each pydantic error at its nearest line."""
+        """Validate ``raw`` into ``model``; record each problem at its nearest line."""
         try:
-            return model.model_validate(raw)
-        except ValidationError as exc:
-            for item in exc.errors():
-                where = ".".join(str(part) for part in item["loc"])
-                reason = item["msg"].removeprefix("Value error, ")
-                self.error(
-                    _nearest_location(raw, item["loc"], location),
-                    element,
-                    f"{where}: {reason}" if where else reason,
-                )
+            return validation.validate(model, raw, element, location)
+        except PolicyInvalid as invalid:
+            self.errors.extend(invalid.errors)
             return None
 
     def features(self) -> dict[str, FeatureSpec]:
@@ -244,7 +232,7 @@ class _Compiler:
         try:
             return conditions.parse(raw, catalog)
         except ConditionError as error:
-            self.error(_nearest_location(raw, (), where), element, str(error))
+            self.error(validation.nearest_location(raw, (), where), element, str(error))
             return None
 
     def check_level(self, level: str, levels: list[str], where: Location, element: str) -> None:
@@ -258,20 +246,6 @@ class _Compiler:
     def check_unique_perks(self, codes: list[str], where: Location, element: str) -> None:
         if len(set(codes)) != len(codes):
             self.error(where, element, "grants the same perk code twice")
-
-
-def _nearest_location(raw: Any, loc: tuple[Any, ...], fallback: Location) -> Location:
-    """The line of the deepest YAML mapping on the path ``loc`` into ``raw``."""
-    best = raw.location if isinstance(raw, LocatedDict) else fallback
-    node = raw
-    for part in loc:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-        if isinstance(node, LocatedDict):
-            best = node.location
-    return best
 
 
 def _error_order(error: PolicyError) -> tuple[str, int]:

@@ -1,8 +1,9 @@
 """Rule conditions: parsed from YAML, type-checked, normalised, evaluated.
 
-A condition is a tree of ``All`` / ``Any`` / ``Not`` over ``Compare`` leaves. The engine compiles
-the tree to durable-rules; ``holds`` evaluates the same tree in Python, for segmentation (where
-speed per row matters more than the engine) and to explain which part of a rule held.
+A condition is a tree of ``All`` / ``Any`` / ``Not`` over ``Compare`` and ``MoneyCompare``
+leaves. The engine compiles the tree to durable-rules; ``holds`` evaluates the same tree in
+Python, for segmentation (where speed per row matters more than the engine) and to explain which
+part of a rule held.
 
 YAML forms::
 
@@ -10,15 +11,23 @@ YAML forms::
     {ltv: {gte: 20000, lt: 50000}}       operators (several: all must hold)
     {all: [...]}  {any: [...]}  {not: {...}}
     {tier: gold, intent: cancel}         several keys: all must hold
+    {order_value: {gte: {EUR: 50, JPY: 8000}}}
+                                         money: a threshold per currency, in major units
+
+Money never compares across currencies: an order in a currency that a money comparison does
+not name (or no order at all) satisfies neither the comparison nor its negation, so ``not``
+cannot turn "no threshold for this currency" into a match.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, TypeAlias
+
+import re2
+from tierline import money
 
 from tierline_server.policy.domain import Facts
 from tierline_server.policy.schema import fits_engine
@@ -45,6 +54,7 @@ _OPERATORS_BY_TYPE = {
     "int": {"eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists"},
     "number": {"eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists"},
     "bool": {"eq", "exists"},
+    "money": {"gt", "gte", "lt", "lte", "exists"},
 }
 
 _RANGE_HINT = {
@@ -52,7 +62,21 @@ _RANGE_HINT = {
     "int": " (integers: 64-bit)",
 }
 
+MAX_PATTERN_MEMORY_BYTES = 1024 * 1024
+"""What RE2 may spend on one ``matches`` pattern: its compiled program and its matching cache.
+
+A pattern that needs more (``\\pL{1000}``, a 100 KB literal) does not compile; the default policy's
+patterns need a few KB. Past the cache, RE2 matches more slowly but still in linear time.
+"""
+
+_REGEX_RULES = (
+    "RE2 syntax: no backreferences or lookaround; "
+    f"at most {MAX_PATTERN_MEMORY_BYTES // 1024**2} MiB compiled"
+)
+
 _UNKNOWN_FIELD_HINT = "declare it under `features`, or use a context field or attributes.<key>"
+
+_MONEY_HINT = "a threshold per currency in major units, e.g. {gte: {EUR: 50, USD: 55, JPY: 8000}}"
 
 _SYMBOLS = {
     "eq": "==",
@@ -70,10 +94,14 @@ _SYMBOLS = {
 
 @dataclass(frozen=True)
 class FieldType:
-    """The type of a field a condition can read."""
+    """The type of a field a condition can read.
+
+    A ``money`` field is an amount in minor units of the currency held by ``currency_field``.
+    """
 
     type: str
     values: tuple[str, ...] | None = None
+    currency_field: str = ""
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` is a constant of this type."""
@@ -93,6 +121,21 @@ class Compare:
     field: str
     op: str
     value: Any
+
+
+@dataclass(frozen=True)
+class MoneyCompare:
+    """A money leaf: ``field op threshold`` where the threshold is that of the order's currency.
+
+    ``thresholds`` are (ISO 4217 code, minor units) pairs. An order whose currency has no
+    threshold here, or an interaction without an order, satisfies neither this comparison nor
+    its negation (``normalise`` flips ``op`` and keeps the currencies).
+    """
+
+    field: str
+    currency_field: str
+    op: str
+    thresholds: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
@@ -116,7 +159,8 @@ class Not:
     item: Condition
 
 
-Condition: TypeAlias = Compare | All | AnyOf | Not
+Condition: TypeAlias = Compare | MoneyCompare | All | AnyOf | Not
+Leaf: TypeAlias = Compare | MoneyCompare
 
 
 class ConditionError(Exception):
@@ -163,12 +207,15 @@ def _parse(raw: Any, fields: Mapping[str, FieldType], path: str, errors: list[st
 
 def _leaf(
     name: str, op: str, value: Any, field: FieldType, *, where: str, errors: list[str]
-) -> Compare:
-    leaf = Compare(name, op, value)
+) -> Leaf:
+    leaf: Leaf = Compare(name, op, value)
     if op not in OPERATORS:
         errors.append(f"{where}: unknown operator {op!r} (one of {', '.join(OPERATORS)})")
     elif op not in _OPERATORS_BY_TYPE[field.type]:
-        errors.append(f"{where}: operator {op!r} does not apply to {field.type} field {name!r}")
+        hint = f": compare it with {_MONEY_HINT}" if field.type == "money" else ""
+        errors.append(
+            f"{where}: operator {op!r} does not apply to {field.type} field {name!r}{hint}"
+        )
     elif op == "exists":
         if not isinstance(value, bool):
             errors.append(f"{where}: exists takes true or false")
@@ -177,9 +224,12 @@ def _leaf(
             errors.append(f"{where}: matches takes a regular expression string")
         else:
             try:
-                re.compile(value)
-            except re.error as error:
-                errors.append(f"{where}: regular expression {value!r} does not compile: {error}")
+                regex(value)
+            except re2.error as error:
+                errors.append(
+                    f"{where}: regular expression {value!r} does not compile: "
+                    f"{_re2_reason(error)} ({_REGEX_RULES})"
+                )
     elif op in ("in", "not_in"):
         if not isinstance(value, list) or not value:
             errors.append(f"{where}: {op} takes a non-empty list")
@@ -187,9 +237,38 @@ def _leaf(
             for item in value:
                 errors.extend(_constant_errors(name, item, field, where))
             leaf = Compare(name, op, tuple(value))
+    elif field.type == "money":
+        thresholds = _thresholds(name, value, where, errors)
+        leaf = MoneyCompare(name, field.currency_field, op, thresholds)
     else:
         errors.extend(_constant_errors(name, value, field, where))
     return leaf
+
+
+def _thresholds(
+    name: str, value: Any, where: str, errors: list[str]
+) -> tuple[tuple[str, int], ...]:
+    """``{EUR: 50, JPY: 8000}`` -> (("EUR", 5000), ("JPY", 8000)): minor units per currency."""
+    if not isinstance(value, Mapping) or not value:
+        errors.append(f"{where}: {value!r} names no currency: {name} is money, give {_MONEY_HINT}")
+        return ()
+    thresholds: dict[str, int] = {}
+    for currency, amount in value.items():
+        at = f"{where}.{currency}"
+        try:
+            code = money.currency_code(currency)
+            if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+                raise ValueError(f"{amount!r} is not an amount (a number, 0 or more)")
+            minor = money.minor_units(amount, code)
+        except ValueError as error:
+            errors.append(f"{at}: {error}")
+            continue
+        if code in thresholds:
+            errors.append(f"{at}: {code} is given twice")
+        elif not fits_engine(minor):
+            errors.append(f"{at}: {amount} is too large")
+        thresholds[code] = minor
+    return tuple(thresholds.items())
 
 
 def _constant_errors(name: str, value: Any, field: FieldType, where: str) -> Iterator[str]:
@@ -204,7 +283,11 @@ def _constant_errors(name: str, value: Any, field: FieldType, where: str) -> Ite
 
 
 def normalise(condition: Condition, negate: bool = False) -> Condition:
-    """Push every ``not`` down to the leaves (durable-rules has no general negation)."""
+    """Push every ``not`` down to the leaves (durable-rules has no general negation).
+
+    A negated money comparison flips its operator and keeps its currencies: an order in another
+    currency satisfies neither form.
+    """
     if isinstance(condition, Not):
         return normalise(condition.item, not negate)
     if isinstance(condition, All | AnyOf):
@@ -213,14 +296,16 @@ def normalise(condition: Condition, negate: bool = False) -> Condition:
         return AnyOf(items) if flips else All(items)
     if not negate:
         return condition
+    if isinstance(condition, MoneyCompare):
+        return replace(condition, op=_NEGATED[condition.op])
     if condition.op == "exists":
         return Compare(condition.field, "exists", not condition.value)
     return Compare(condition.field, _NEGATED[condition.op], condition.value)
 
 
-def leaves(condition: Condition) -> Iterator[Compare]:
+def leaves(condition: Condition) -> Iterator[Leaf]:
     """Every comparison in the condition, depth first."""
-    if isinstance(condition, Compare):
+    if isinstance(condition, Compare | MoneyCompare):
         yield condition
         return
     for item in (condition.item,) if isinstance(condition, Not) else condition.items:
@@ -229,22 +314,56 @@ def leaves(condition: Condition) -> Iterator[Compare]:
 
 def fields_read(condition: Condition) -> set[str]:
     """The names of every field the condition reads."""
-    return {leaf.field for leaf in leaves(condition)}
+    money = (leaf.currency_field for leaf in leaves(condition) if isinstance(leaf, MoneyCompare))
+    return {leaf.field for leaf in leaves(condition)} | set(money)
 
 
 @lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def regex(pattern: str) -> Any:
+    """``pattern`` compiled by RE2, which matches in time linear in the value (it never
+    backtracks), so no value a caller sends can make a decision slow; raises ``re2.error``."""
+    options = re2.Options()
+    options.max_mem = MAX_PATTERN_MEMORY_BYTES
+    options.log_errors = False  # the compiler reports them, once, with file and line
+    options.never_capture = True  # only "does it match" is asked: no submatch bookkeeping
+    return re2.compile(pattern, options)
 
 
-def leaf_holds(leaf: Compare, facts: Facts) -> bool:
+def _re2_reason(error: re2.error) -> str:
+    reason = error.args[0] if error.args else ""
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
+def order_currency(leaf: MoneyCompare, facts: Facts) -> str:
+    """The currency of the order a money leaf compares, '' when the interaction has no order."""
+    return str(facts.values[leaf.currency_field]) if leaf.field in facts.present else ""
+
+
+def threshold(leaf: MoneyCompare, facts: Facts) -> int | None:
+    """The leaf's threshold for the order's currency; None when it names none (or no order)."""
+    currency = order_currency(leaf, facts)
+    return next((minor for code, minor in leaf.thresholds if code == currency), None)
+
+
+def leaf_holds(leaf: Leaf, facts: Facts) -> bool:
     """Evaluate one leaf against the facts."""
-    op, expected = leaf.op, leaf.value
+    op = leaf.op
+    if isinstance(leaf, MoneyCompare):
+        limit = threshold(leaf, facts)
+        return limit is not None and _compares(op, facts.values[leaf.field], limit)
+    expected = leaf.value
     if op == "exists":
         return (leaf.field in facts.present) is expected
     actual = facts.values[leaf.field]
     if op in ("matches", "not_matches"):
-        return (_regex(expected).search(str(actual)) is not None) == (op == "matches")
+        # Searched as UTF-8 bytes, which RE2 reads natively: with str the binding would also map
+        # each offset back to characters, work this yes/no question does not need.
+        found = regex(expected).search(str(actual).encode()) is not None
+        return found == (op == "matches")
+    return _compares(op, actual, expected)
+
+
+def _compares(op: str, actual: Any, expected: Any) -> bool:
     result: bool
     match op:
         case "eq":
@@ -267,11 +386,12 @@ def leaf_holds(leaf: Compare, facts: Facts) -> bool:
 
 
 def holds(condition: Condition, facts: Facts) -> bool:
-    """Evaluate a condition in Python."""
-    if isinstance(condition, Compare):
+    """Evaluate a condition in Python (``not`` as ``normalise`` pushes it down, so that money in
+    another currency satisfies neither a comparison nor its negation)."""
+    if isinstance(condition, Compare | MoneyCompare):
         return leaf_holds(condition, facts)
     if isinstance(condition, Not):
-        return not holds(condition.item, facts)
+        return holds(normalise(condition.item, negate=True), facts)
     if isinstance(condition, All):
         return all(holds(item, facts) for item in condition.items)
     return any(holds(item, facts) for item in condition.items)
@@ -279,6 +399,10 @@ def holds(condition: Condition, facts: Facts) -> bool:
 
 def render(condition: Condition) -> str:
     """A condition as one line of text."""
+    if isinstance(condition, MoneyCompare):
+        amounts = [money.major_text(minor, code) for code, minor in condition.thresholds]
+        shown = amounts[0] if len(amounts) == 1 else f"({', '.join(amounts)})"
+        return f"{condition.field} {_SYMBOLS[condition.op]} {shown}"
     if isinstance(condition, Compare):
         if condition.op == "exists":
             return f"{condition.field} {'exists' if condition.value else 'is absent'}"
@@ -293,6 +417,9 @@ def render(condition: Condition) -> str:
 
 def explain(condition: Condition, facts: Facts) -> str:
     """The part of a (normalised) condition that held, with the values it saw."""
+    if isinstance(condition, MoneyCompare):
+        amount = money.major_text(facts.values[condition.field], order_currency(condition, facts))
+        return f"{render(condition)} [{condition.field}={amount}]"
     if isinstance(condition, Compare):
         seen = facts.values.get(condition.field)
         return f"{render(condition)} [{condition.field}={seen!r}]"

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-CHANNELS = ("phone", "chat", "email", "social", "web", "mobile_app", "in_store")
-"""Contact channels, lower case: the policy's spelling of the API's Channel enum."""
+from tierline.interaction import Channel
+
+CHANNELS = tuple(channel.label for channel in Channel)
+"""Contact channels as policies name them (``phone``, ``mobile_app``): the API's Channel enum."""
 
 UNKNOWN_TIER = "unknown"
 """The tier of a customer who has no features."""

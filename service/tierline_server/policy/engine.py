@@ -5,6 +5,10 @@ single fact (every field the policy reads, in short slot names), collects which 
 deletes the session, so nothing accumulates. durable-rules is not thread-safe, so every call into
 it holds one process-wide lock; and a registered ruleset cannot be replaced or deleted safely, so a
 new policy registers under a new name and the old one is simply no longer used.
+
+A money comparison reads two slots: whether the order's currency has a threshold in it, and that
+threshold. It holds only when the first is true, so an order in another currency matches neither
+the comparison nor its negation.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import itertools
+import platform
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
+from tierline_server import engine_build
 from tierline_server.policy import conditions
-from tierline_server.policy.conditions import All, AnyOf, Compare, Condition
+from tierline_server.policy.conditions import All, AnyOf, Compare, Condition, MoneyCompare
 from tierline_server.policy.domain import Facts
 from tierline_server.policy.errors import EngineUnavailable
 
@@ -52,10 +59,11 @@ def _durable() -> Any:
     """Import durable-rules once, with a clear error where it cannot load."""
     try:
         from durable import engine
-    except ImportError as error:  # e.g. Python 3.13: undefined symbol PyEval_CallObject
+    except ImportError as error:  # e.g. 3.13, source built unchanged: undefined PyEval_CallObject
         raise EngineUnavailable(
-            f"the rule engine (durable-rules 2.0.28) cannot load on this Python: {error}. "
-            "Tierline's server needs CPython 3.10, 3.11 or 3.12."
+            f"the rule engine ({engine_build.ENGINE} {engine_build.VERSION}) cannot load on Python "
+            f"{platform.python_version()}: {error}. Build and install it for this Python with: "
+            f"{engine_build.install_command()}"
         ) from error
     _tune_malloc()
     return engine
@@ -84,21 +92,27 @@ class _Slots:
         self._names: dict[tuple[str, str, Any], str] = {}
         self.readers: list[tuple[str, Callable[[Facts], Any]]] = []
 
-    def slot(self, kind: str, field: str, pattern: str | None = None) -> str:
-        key = (kind, field, pattern)
+    def slot(self, kind: str, field: str, detail: Any = None) -> str:
+        """The slot of a field's value ("v"), its presence ("p"), a match of the regular
+        expression ``detail`` ("m"); for the money leaf ``detail``, whether it has a threshold
+        for the order's currency ("k") and that threshold ("t", 0 when it has none)."""
+        key = (kind, field, detail)
         if key not in self._names:
             name = self._names[key] = f"{kind}{len(self._names)}"
-            self.readers.append((name, _reader(kind, field, pattern)))
+            self.readers.append((name, _reader(kind, field, detail)))
         return self._names[key]
 
 
-def _reader(kind: str, field: str, pattern: str | None) -> Callable[[Facts], Any]:
+def _reader(kind: str, field: str, detail: Any) -> Callable[[Facts], Any]:
     if kind == "p":
         return lambda facts: field in facts.present
     if kind == "m":
-        assert pattern is not None
-        leaf = Compare(field, "matches", pattern)
+        leaf = Compare(field, "matches", detail)
         return lambda facts: conditions.leaf_holds(leaf, facts)
+    if kind == "k":
+        return lambda facts: conditions.threshold(detail, facts) is not None
+    if kind == "t":
+        return lambda facts: conditions.threshold(detail, facts) or 0
     return lambda facts: facts.values[field]
 
 
@@ -112,6 +126,14 @@ def _to_durable(condition: Condition, slots: _Slots) -> dict[str, Any]:
         if len(parts) == 1:
             return parts[0]
         return {"$and" if isinstance(condition, All) else "$or": parts}
+    if isinstance(condition, MoneyCompare):
+        # A leaf and its negation share the slots: only the operator differs. (A slot left out
+        # of the fact would not do: durable-rules holds `$and`s whose `$m` names no property.)
+        thresholds = replace(condition, op="")
+        named = slots.slot("k", condition.field, thresholds)
+        threshold = slots.slot("t", condition.field, thresholds)
+        amount = slots.slot("v", condition.field)
+        return {"$and": [{named: True}, {_COMPARISONS[condition.op]: {amount: {"$m": threshold}}}]}
     if not isinstance(condition, Compare):
         raise TypeError(f"condition is not normalised: {condition!r}")
     op, value = condition.op, condition.value
@@ -161,8 +183,12 @@ class RuleEngine:
         return fired
 
     def fact(self, facts: Facts) -> dict[str, Any]:
-        """The one fact asserted for a decision: every slot the rules read."""
-        fact = {name: read(facts) for name, read in self._slots.readers}
+        """The one fact asserted for a decision: every slot the rules read, except those that
+        read None (a money threshold for a currency it does not name): no comparison with a
+        missing property holds."""
+        fact = {
+            name: value for name, read in self._slots.readers if (value := read(facts)) is not None
+        }
         fact["sid"] = _SESSION_ID
         return fact
 

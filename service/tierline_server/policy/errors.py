@@ -39,4 +39,4 @@ class PolicyInvalid(Exception):
 
 
 class EngineUnavailable(RuntimeError):
-    """durable-rules cannot be loaded (it supports CPython 3.10-3.12 only)."""
+    """durable-rules cannot be loaded: not installed, or not built for this Python."""

@@ -12,7 +12,7 @@ from tierline_server.policy.schema import FeatureSpec
 CONTEXT_FIELDS: Mapping[str, FieldType] = {
     "channel": FieldType("enum", CHANNELS),
     "intent": FieldType("string"),
-    "order_value": FieldType("int"),
+    "order_value": FieldType("money", currency_field="currency"),
     "item_count": FieldType("int"),
     "currency": FieldType("string"),
 }

@@ -66,7 +66,15 @@ class FeatureSpec(_Model):
         return self
 
     def parse(self, raw: Any) -> Any:
-        """A typed value from a stored string or a JSON value; ValueError when it does not fit."""
+        """A typed value from a stored string or a JSON value; ValueError saying what is allowed
+        when it does not fit."""
+        try:
+            return self._typed(raw)
+        except ValueError:  # also what int("1.5") and float("lots") raise
+            allowed = f"one of {', '.join(self.values)}" if self.values else f"a valid {self.type}"
+            raise ValueError(f"{raw!r} is not {allowed}") from None
+
+    def _typed(self, raw: Any) -> Any:
         if self.type == "bool":
             if isinstance(raw, bool):
                 return raw
@@ -86,7 +94,7 @@ class FeatureSpec(_Model):
                     return value
         elif isinstance(raw, str) and (self.values is None or raw in self.values):
             return raw
-        raise ValueError(f"{raw!r} is not a valid {self.type}")
+        raise ValueError(raw)
 
     def encode(self, value: Any) -> str:
         """The string stored in Redis for a typed value."""

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from tierline_server.policy import source, validation
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.domain import Decision
+from tierline_server.policy.errors import Location, PolicyError, PolicyInvalid
 from tierline_server.policy.inputs import ContextSpec, typed_features
 
 
@@ -42,12 +43,16 @@ class Case(BaseModel):
     expect: Expectation
 
 
-class CaseFile(BaseModel):
-    """A file of cases."""
+@dataclass(frozen=True)
+class CaseFile:
+    """A file of cases: those that could be read, and what was wrong with the others.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Each item of ``problems`` is one case that could not be read (with every error in it), or
+    the whole file when it is not a YAML mapping of ``cases``; each counts as a failed case.
+    """
 
-    cases: list[Case]
+    cases: tuple[Case, ...]
+    problems: tuple[PolicyInvalid, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,27 @@ def case_files(policy_path: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.y*ml") if p.is_file())
 
 
-def load_cases(path: Path) -> list[Case]:
-    """Read a case file; ValueError with the file name when it is malformed."""
+def load_cases(path: Path) -> CaseFile:
+    """Read a case file; each problem is a PolicyError ``file:line: case <name>: reason``."""
+    name = str(path)
     try:
-        return CaseFile.model_validate(yaml.safe_load(path.read_text())).cases
-    except (yaml.YAMLError, ValidationError) as error:
-        raise ValueError(f"{path}: {error}") from None
+        document = source.load_yaml(source.decode(source.read_file(path), name), name)
+    except PolicyError as error:
+        return CaseFile((), (PolicyInvalid([error]),))
+    raw_cases = document.get("cases") if isinstance(document, source.LocatedDict) else None
+    if not isinstance(raw_cases, list) or len(document) != 1:
+        where = getattr(document, "location", Location(name, 1))
+        shape = PolicyError(where, "cases", "a test file is a mapping with one key: cases (a list)")
+        return CaseFile((), (PolicyInvalid([shape]),))
+    cases, problems = [], []
+    for index, raw in enumerate(raw_cases, start=1):
+        label = raw.get("name") if isinstance(raw, dict) else None
+        element = f"case {label}" if isinstance(label, str) else f"case #{index}"
+        try:
+            cases.append(validation.validate(Case, raw, element, document.location))
+        except PolicyInvalid as invalid:
+            problems.append(invalid)
+    return CaseFile(tuple(cases), tuple(problems))
 
 
 def run_case(decider: Decider, case: Case, file: str = "") -> CaseResult:

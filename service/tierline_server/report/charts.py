@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import plotly.colors
 import plotly.graph_objects as go
+import tierline.money
 
 from tierline_server.report.figures import Breakdown, Concentration, Parity, percent
-from tierline_server.report.mix import MINOR_UNITS
 
 HEIGHT = 380
 PERCENT_AXIS = {"tickformat": ".0%", "range": [0, 1]}
@@ -98,7 +98,8 @@ def shares_heatmap(table: Breakdown) -> go.Figure:
 
 def stacked_amounts(table: Breakdown, currency: str) -> go.Figure:
     """One stacked bar per row of amounts in minor units, drawn in major units."""
-    bars = _bars(table, CATEGORIES, scale=1 / MINOR_UNITS, value=".2f", suffix=f" {currency}")
+    places = tierline.money.exponent(currency)
+    bars = _bars(table, CATEGORIES, scale=10**-places, value=f".{places}f", suffix=f" {currency}")
     return _layout(go.Figure(bars), barmode="stack", yaxis={"title": f"{currency} per interaction"})
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import tierline.money
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,8 +28,6 @@ from tierline_server.policy.inputs import ContextSpec
 DEFAULT_MIX = Path(__file__).with_name("default_mix.yaml")
 EVERYONE = "all customers"
 """The whole population, which each cohort is compared with."""
-MINOR_UNITS = 100
-"""Minor units per major unit of the mix's currency (two decimals, as EUR), for display only."""
 
 
 class MixError(Exception):
@@ -42,8 +42,8 @@ class InteractionSpec(_Model):
     """One interaction of the mix, decided on every channel of the mix."""
 
     intent: str = ""
-    order_value: int | None = Field(default=None, ge=0)
-    """Minor units of the mix's currency; None: no order."""
+    order_value: Decimal | None = Field(default=None, ge=0)
+    """In major units of the mix's currency, as prices are written (25.00); None: no order."""
     item_count: int = Field(default=0, ge=0)
     attributes: dict[str, str] = {}
 
@@ -51,12 +51,17 @@ class InteractionSpec(_Model):
 class MixSpec(_Model):
     """The mix file as written."""
 
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: str
     channels: list[str] = Field(min_length=1)
     interactions: list[InteractionSpec] = Field(min_length=1)
     cohorts: dict[str, dict[str, Any]] = {}
     value_feature: str
     premium_from: str
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, currency: str) -> str:
+        return tierline.money.currency_code(currency)
 
     @field_validator("channels")
     @classmethod
@@ -159,8 +164,10 @@ def cohort_conditions(mix: Mix, policy: Policy) -> dict[str, Condition]:
 
 
 def money(minor: float, currency: str) -> str:
-    """An amount in minor units, for people: ``2500`` -> ``25.00 EUR``."""
-    return f"{minor / MINOR_UNITS:,.2f} {currency}"
+    """An amount (or an average) in minor units, for people: ``2500`` -> ``25.00 EUR``, by the
+    currency's exponent (``2500`` JPY -> ``2,500 JPY``)."""
+    places = tierline.money.exponent(currency)
+    return f"{minor / 10**places:,.{places}f} {currency}"
 
 
 def interaction_text(context: Context) -> str:

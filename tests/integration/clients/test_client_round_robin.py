@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from client_support import decisions_total, seed
 from support.tierline_process import TierlineProcess
+from support.waiting import wait_for
 from tierline import AsyncEntitlementClient, EntitlementClient
 
 pytestmark = pytest.mark.integration
@@ -30,23 +31,40 @@ def target(replicas: list[TierlineProcess]) -> str:
     return "ipv4:" + ",".join(server.target for server in replicas)
 
 
+def counts_of(replicas: list[TierlineProcess]) -> list[float]:
+    """Decisions each replica has made."""
+    return [decisions_total(server.metrics_port) for server in replicas]
+
+
 def test_sync_calls_reach_every_replica(replicas: list[TierlineProcess]) -> None:
     with EntitlementClient(target(replicas), timeout=2.0, connections=1) as client:
+        # round_robin uses the connections that are up: wait until both are.
+        wait_for(
+            lambda: client.decide("gold-1", "phone") and all(counts_of(replicas)),
+            what="both replicas connected",
+        )
+        before = counts_of(replicas)
         for _ in range(CALLS):
             assert not client.decide("gold-1", "phone").degraded
-    counts = [decisions_total(server.metrics_port) for server in replicas]
+    counts = [after - start for after, start in zip(counts_of(replicas), before, strict=True)]
     assert sum(counts) == CALLS
     assert all(count >= CALLS / 4 for count in counts), counts
 
 
 def test_async_calls_reach_every_replica(replicas: list[TierlineProcess]) -> None:
-    async def scenario() -> None:
+    async def scenario() -> list[float]:
         async with AsyncEntitlementClient(target(replicas), timeout=2.0, connections=1) as client:
+            # round_robin uses the connections that are up: wait until both are.
+            while not all(counts_of(replicas)):
+                await client.decide("gold-1", "chat")
+                await asyncio.sleep(0.02)
+            before = counts_of(replicas)
             for _ in range(CALLS):
                 assert not (await client.decide("gold-1", "chat")).degraded
+            return before
 
-    asyncio.run(scenario())
-    counts = [decisions_total(server.metrics_port) for server in replicas]
+    before = asyncio.run(scenario())
+    counts = [after - start for after, start in zip(counts_of(replicas), before, strict=True)]
     assert sum(counts) == CALLS
     assert all(count >= CALLS / 4 for count in counts), counts
 

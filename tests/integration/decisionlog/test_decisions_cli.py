@@ -47,10 +47,11 @@ def test_get_shows_the_whole_record_and_why(
     assert status == 0
     assert f"Decision {outcome.decision_id}" in out
     assert "basic-1" in out
-    assert "web, intent purchase, order 6000 EUR" in out
+    assert "web, intent purchase, order 60.00 EUR" in out
     assert "tier='basic'" in out
     assert "why free-shipping" in out
-    assert "order_value >= 5000 [order_value=6000]" in out
+    assert "order_value >= (50.00 EUR," in out
+    assert "[order_value=60.00 EUR]" in out
     assert "which decides the same" in out
 
 

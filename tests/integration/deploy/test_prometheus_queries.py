@@ -52,6 +52,9 @@ CUSTOMERS = {
     "platinum-1": {"tier": "platinum", "ltv": 25000, "tenure_days": 900},
 }
 COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
+MAX_IN_FLIGHT = 3
+"""Low enough that a batch of one more item is always shed, so that the dashboard's shed load
+has data; the test's own calls, one at a time, never come near it."""
 
 
 def grafana(promql: str) -> str:
@@ -111,7 +114,7 @@ def problems(prometheus: PrometheusServer, promql: str) -> list[str]:
 
 def decide_for_a_while(target: str) -> int:
     """Decisions of every kind the dashboard shows (near-cache hits and misses, unknown
-    customers, batches, invalid requests); returns how many decisions were made."""
+    customers, batches, invalid requests, shed calls); returns how many decisions were made."""
     decisions = 0
     with grpc.insecure_channel(target) as channel:
         stub = entitlement_pb2_grpc.EntitlementServiceStub(channel)
@@ -130,6 +133,10 @@ def decide_for_a_while(target: str) -> int:
                 stub.Decide(
                     pb.DecideRequest(customer_id="not valid", context=context), timeout=TIMEOUT
                 )
+            too_many = [pb.DecideRequest(customer_id="gold-1", context=context)] * MAX_IN_FLIGHT
+            with pytest.raises(grpc.RpcError) as shed:
+                stub.DecideBatch(pb.DecideBatchRequest(items=[*too_many, *items]), timeout=TIMEOUT)
+            assert shed.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             time.sleep(0.05)
     return decisions
 
@@ -141,7 +148,10 @@ def prometheus(
     """Prometheus with alerts.yaml loaded, once it has scraped Tierline's counts after some
     traffic and evaluated the recording rules on them."""
     write_features(_session_redis.url, CUSTOMERS)
-    tierline = TierlineProcess(_session_redis.url, extra_args=["--redis-timeout", "1"]).start()
+    tierline = TierlineProcess(
+        _session_redis.url,
+        extra_args=["--redis-timeout", "1", "--max-in-flight", str(MAX_IN_FLIGHT)],
+    ).start()
     server = PrometheusServer(
         tmp_path_factory.mktemp("prometheus"),
         job=JOB,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,17 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     status = main(["features", *args])
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def table_rows(out: str) -> dict[str, list[str]]:
+    """A printed table's rows: first cell -> the other cells (cells split by borders or by two
+    or more spaces)."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [cell.strip() for cell in re.split(r"│|\s{2,}", line.strip()) if cell.strip()]
+        if len(cells) > 1:
+            rows[cells[0]] = cells[1:]
+    return rows
 
 
 def stored(url: str, customer_id: str) -> dict[str, str]:
@@ -103,3 +115,44 @@ def test_demo_then_load(redis_url: str, tmp_path: Path, capsys: pytest.CaptureFi
     status, report, _ = run(capsys, "load", str(out), "--redis-url", redis_url)
     assert status == 0
     assert "2,000" in report
+
+
+def test_get_shows_values_as_a_policy_writes_them(
+    redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gold, true, 12.5: not Python's 'gold' and True."""
+    monkeypatch.setenv("COLUMNS", "200")
+    write(redis_url, "c1", tier="gold", evangelist="yes", ltv="12.5")
+    status, out, _ = run(capsys, "get", "c1", "--redis-url", redis_url)
+    assert status == 0
+    rows = table_rows(out)
+    assert rows["tier"] == ["gold", "gold"]  # value as read, value as stored
+    assert rows["evangelist"] == ["true", "yes"]
+    assert rows["ltv"] == ["12.5", "12.5"]
+    assert rows["complaints_90d"] == ["0", "not stored: default"]
+    assert "'" not in out
+    assert "True" not in out
+
+
+def test_load_counts_customers_and_reports_repeated_ids(
+    redis_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A customer given twice is one customer, in the tier its last row gives (as stored)."""
+    monkeypatch.setenv("COLUMNS", "200")
+    source = tmp_path / "customers.csv"
+    source.write_text("customer_id,ltv\nc1,25000\nc2,6000\nc1,10\nc2,7000\nc3,300\n")
+    status, out, _ = run(capsys, "load", str(source), "--redis-url", redis_url)
+    assert status == 0
+    rows = table_rows(out)
+    assert (rows["rows read"], rows["rows loaded"], rows["rows rejected"]) == (["5"], ["5"], ["0"])
+    assert rows["customers"][0] == "3"
+    assert "platinum" not in rows
+    assert (rows["basic"], rows["gold"], rows["standard"]) == (["1"], ["1"], ["1"])
+    assert rows["repeated ids"] == [
+        "2",
+        "rows whose customer id came earlier (e.g. c1, c2): the last row wins",
+    ]
+    assert stored(redis_url, "c1")["tier"] == "basic"

@@ -280,3 +280,25 @@ def test_plain_progress_lines_without_a_terminal(
     progress = [line for line in capsys.readouterr().err.splitlines() if "rows read" in line]
     assert progress[0].startswith("1,000 rows read")
     assert progress[1].startswith("2,000 rows read")
+
+
+def test_a_customer_on_several_rows_counts_once_in_its_last_tier(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Counted as Redis holds them; the ids kept to count them are gone after the load."""
+    rows = [
+        {"customer_id": "whale", "ltv": "25000"},
+        {"customer_id": "loyal", "ltv": "6000"},
+        {"customer_id": "whale", "ltv": "10"},
+        {"customer_id": "whale", "ltv": "300"},
+    ]
+    source = write_csv(tmp_path / "repeated.csv", rows, ["customer_id", "ltv"])
+
+    summary = load(redis_url, source, batch_size=2)
+
+    assert (summary.read, summary.loaded, summary.customers) == (4, 4, 2)
+    assert summary.tiers == {"standard": 1, "gold": 1}
+    assert (summary.duplicates, summary.duplicate_examples) == (2, ["whale"])
+    assert stored(redis_url)["whale"]["tier"] == "standard"
+    with redis.Redis.from_url(redis_url) as client:
+        assert sorted(client.keys("*")) == [PREFIX.encode() + b"loyal", PREFIX.encode() + b"whale"]

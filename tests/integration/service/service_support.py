@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -42,6 +43,17 @@ CHANNELS = [value for name, value in pb.Channel.items() if name != "CHANNEL_UNSP
 def load_customers(redis_url: str) -> None:
     """Write CUSTOMERS."""
     write_features(redis_url, CUSTOMERS)
+
+
+def set_version(rules: Path, version: str) -> None:
+    """Change the version of the policy in ``rules`` (a copy of rules/)."""
+    policy = rules / "policy.yaml"
+    lines = policy.read_text().splitlines(keepends=True)
+    policy.write_text(
+        "".join(
+            f'version: "{version}"\n' if line.startswith("version:") else line for line in lines
+        )
+    )
 
 
 CLIENT_OPTIONS = connection.channel_options(connection.RetryPolicy(), None)

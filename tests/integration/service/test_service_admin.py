@@ -21,6 +21,7 @@ from service_support import (
     ServerFactory,
     load_customers,
     perk_codes,
+    set_version,
     stub_on,
 )
 from support.customers import write_features
@@ -68,16 +69,6 @@ def version_of(path: Path) -> str:
         line.split(":", 1)[1].strip().strip('"')
         for line in (path / "policy.yaml").read_text().splitlines()
         if line.startswith("version:")
-    )
-
-
-def set_version(path: Path, version: str) -> None:
-    policy = path / "policy.yaml"
-    lines = policy.read_text().splitlines(keepends=True)
-    policy.write_text(
-        "".join(
-            f'version: "{version}"\n' if line.startswith("version:") else line for line in lines
-        )
     )
 
 

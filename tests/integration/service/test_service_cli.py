@@ -4,14 +4,11 @@ a real Redis."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from grpc_health.v1 import health_pb2
-from service_support import TIMEOUT, ServerFactory
-from support.paths import REPO
+from service_support import ServerFactory
+from support.command import tierline
 from support.redis_server import RedisServer
 from support.tierline_process import TierlineProcess, free_port
 from support.waiting import wait_for
@@ -19,19 +16,6 @@ from support.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-def tierline(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the tierline CLI; wide columns so that the table is not wrapped."""
-    return subprocess.run(
-        [sys.executable, "-m", "tierline_server.cli", *args],
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 3,
-        check=False,
-    )
 
 
 def test_decide_prints_the_decision_as_a_table(server: TierlineProcess) -> None:
@@ -85,17 +69,47 @@ def test_decide_for_an_unknown_customer(server: TierlineProcess) -> None:
     assert "onboarding-guide" in result.stdout
 
 
-def test_decide_reports_every_violation_and_exits_1(server: TierlineProcess) -> None:
+def test_decide_reports_every_violation_once_and_exits_1(server: TierlineProcess) -> None:
     result = tierline(
-        "decide", "bad id", "--channel", "fax", "--intent", "Cancel", "--target", server.target
+        "decide", "bad id", "--channel", "phone", "--intent", "Cancel", "--target", server.target
     )
 
     assert result.returncode == 1
-    assert "INVALID_ARGUMENT" in result.stderr
-    for field in ("customer_id", "context.channel", "context.intent"):
-        assert f"  {field}: " in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "INVALID_ARGUMENT: the request is invalid",
+        "  customer_id: must be 1-128 characters of A-Z a-z 0-9 . _ : @ -",
+        "  context.intent: must be at most 64 characters of a-z 0-9 _ . -",
+    ]
     assert result.stdout == ""
+
+
+def test_decide_sends_each_currency_in_its_own_minor_units(server: TierlineProcess) -> None:
+    """5000 JPY is 5000 minor units (yen have no decimals), 5.123 KWD is 5123; codes in any
+    case; channels by any of their names."""
+    for amount, currency, minor in [("5000", "jpy", "5000"), ("5.123", "KWD", "5123")]:
+        result = tierline(
+            "decide", "gold-1", "--channel", "mobile-app", "--order-value", amount,
+            "--currency", currency, "--explain", "--json", "--target", server.target,
+        )  # fmt: skip
+
+        assert result.returncode == 0, result.stderr
+        context = json.loads(result.stdout)["explanation"]["context"]
+        assert (context["order_value"], context["currency"]) == (minor, currency.upper())
+        assert context["channel"] == "mobile_app"
+
+
+def test_a_yen_order_ships_free_from_8000_not_from_5000(server: TierlineProcess) -> None:
+    """The default policy's free-shipping threshold in yen is its own, not 5000 minor units."""
+    shipped = {}
+    for amount in ("5000", "8000"):
+        result = tierline(
+            "decide", "basic-1", "--channel", "CHANNEL_WEB", "--order-value", amount,
+            "--currency", "JPY", "--json", "--target", server.target,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        perks = json.loads(result.stdout)["perks"]
+        shipped[amount] = "free-shipping" in {perk["code"] for perk in perks}
+    assert shipped == {"5000": False, "8000": True}
 
 
 def test_decide_against_no_server_fails_cleanly() -> None:

@@ -73,8 +73,9 @@ def test_health_goes_not_serving_on_a_signal_and_the_process_exits_0(
 
     assert server.wait() == 0
     assert server.health("") is None  # gone
-    assert "draining" in server.output
-    assert "stopped" in server.output
+    assert server.events("draining", process="supervisor")
+    assert server.events("worker stopped", how="shutdown")
+    assert server.events("stopped", process="supervisor")
 
 
 @pytest.mark.parametrize("outage", ["stop", "pause"], ids=["redis-down", "redis-hung"])
@@ -88,7 +89,7 @@ def test_sigterm_during_a_redis_outage_still_exits_0(
     server.signal(signal.SIGTERM)
 
     assert server.wait() == 0
-    assert "stopped" in server.output
+    assert server.events("stopped", process="supervisor")
 
 
 def test_sigterm_lets_every_request_in_flight_complete(

@@ -96,3 +96,16 @@ def test_no_label_value_names_a_customer(fresh_server: TierlineProcess) -> None:
     assert values
     named = {value for value in values for id_ in [*CUSTOMERS, *unknown] if id_ in value}
     assert named == set()
+
+
+def test_no_created_series(server: TierlineProcess) -> None:
+    """prometheus-client's `_created` timestamps are off: one series per metric child, not two."""
+    with grpc.insecure_channel(server.target) as channel:
+        entitlement_pb2_grpc.EntitlementServiceStub(channel).Decide(
+            request("gold-1"), timeout=TIMEOUT
+        )
+
+    names = {name for name, _ in scrape(server.metrics_port)}
+
+    assert "tierline_decisions_total" in names
+    assert [name for name in names if name.endswith("_created")] == []

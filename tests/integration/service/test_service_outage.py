@@ -148,7 +148,7 @@ def test_decisions_degrade_while_redis_is_down_and_recover_when_it_is_back(
     assert metric(samples, duration, method="DecideBatch", outcome="degraded") == 1
 
 
-def test_a_server_started_while_redis_is_down_serves_degraded_decisions(
+def test_a_server_started_while_redis_is_down_degrades_and_logs_each_change(
     start_server: ServerFactory, redis_server: Any
 ) -> None:
     redis_server.stop()
@@ -170,3 +170,20 @@ def test_a_server_started_while_redis_is_down_serves_degraded_decisions(
             what="a normal decision once Redis is up",
         )
         assert recovered.tier == "gold"
+        assert wait_for(lambda: server.health("tierline.features") == SERVING, what="SERVING")
+
+        redis_server.stop()
+        wait_for(lambda: server.health("tierline.features") == NOT_SERVING, what="NOT_SERVING")
+
+    assert server.stop() == 0
+    changes = [
+        (event["event"], event["level"], event["redis"])
+        for event in server.events()
+        if event["event"] in ("redis reachable", "redis unreachable")
+    ]
+    # The state at start, then each change: no repeats while it holds.
+    assert changes == [
+        ("redis unreachable", "warning", redis_server.url),
+        ("redis reachable", "warning", redis_server.url),
+        ("redis unreachable", "warning", redis_server.url),
+    ]

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from service_support import CLIENT_OPTIONS, TIMEOUT, ServerFactory, load_customers, stub_on
+from service_support import (
+    CLIENT_OPTIONS,
+    TIMEOUT,
+    ServerFactory,
+    load_customers,
+    set_version,
+    stub_on,
+)
 from support.metrics import metric, scrape
 from support.requests import request
 from support.tierline_process import TierlineProcess
@@ -30,11 +37,15 @@ def workers_of(server: TierlineProcess) -> list[int]:
     assert server.process is not None
     pid = server.process.pid
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return sorted(
-        int(child)
-        for child in children
-        if b"multiprocessing.spawn" in Path(f"/proc/{child}/cmdline").read_bytes()
-    )
+    return sorted(int(child) for child in children if b"multiprocessing.spawn" in _cmdline(child))
+
+
+def _cmdline(pid: str) -> bytes:
+    """A process's command line; empty once it has exited (a retired worker may, meanwhile)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def total_rss_bytes(server: TierlineProcess) -> int:
@@ -46,13 +57,6 @@ def total_rss_bytes(server: TierlineProcess) -> int:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
     return total
-
-
-def set_version(rules: Path, version: str) -> None:
-    policy = rules / "policy.yaml"
-    text = policy.read_text()
-    old = text.split('version: "', 1)[1].split('"', 1)[0]
-    policy.write_text(text.replace(f'version: "{old}"', f'version: "{version}"'))
 
 
 class Load:
@@ -191,7 +195,7 @@ def test_a_reload_of_unchanged_files_starts_nothing(two_workers: TierlineProcess
     before = workers_of(two_workers)
 
     two_workers.signal(signal.SIGHUP)
-    wait_for(lambda: "nothing to reload" in two_workers.read_output(), what="the log line")
+    wait_for(lambda: two_workers.events("policy unchanged"), what="the event")
 
     assert workers_of(two_workers) == before
 

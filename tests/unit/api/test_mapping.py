@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from google.protobuf import json_format
 from support.paths import DEFAULT_POLICY_DIR
 from tierline.v1 import entitlement_pb2 as pb
 from tierline_server.api import mapping
@@ -79,20 +80,23 @@ def test_a_degraded_decision_says_why(decider: Decider) -> None:
     assert message.degraded_reason == "features_unavailable"
 
 
-def test_an_outcome_adds_id_customer_and_metrics(decider: Decider) -> None:
-    outcome = Outcome(
+def gold_outcome(decider: Decider, source: FeatureSource, age: float) -> Outcome:
+    """A gold customer's web decision, its features ``age`` seconds old, from ``source``."""
+    return Outcome(
         decision_id="01J000",
         customer_id="gold-1",
         decision=decider.decide({"tier": "gold"}, Context(channel="web")),
-        feature_source=FeatureSource.NEAR_CACHE,
-        features_age_seconds=12.5,
+        feature_source=source,
+        features_age_seconds=age,
         lookup_micros=3,
         eval_micros=40,
         total_micros=50,
         occurred_at_ns=1_700_000_000_123_456_789,
     )
 
-    message = mapping.outcome_message(outcome)
+
+def test_an_outcome_adds_id_customer_and_metrics(decider: Decider) -> None:
+    message = mapping.outcome_message(gold_outcome(decider, FeatureSource.NEAR_CACHE, 12.5))
 
     assert message.occurred_at.ToNanoseconds() == 1_700_000_000_123_456_789
     assert (message.decision_id, message.customer_id) == ("01J000", "gold-1")
@@ -103,6 +107,16 @@ def test_an_outcome_adds_id_customer_and_metrics(decider: Decider) -> None:
         feature_source=pb.FEATURE_SOURCE_NEAR_CACHE,
         features_age_seconds=12.5,
     )
+
+
+def test_the_age_of_features_is_kept_to_milliseconds(decider: Decider) -> None:
+    """Not 15 decimals of clock noise in every decision's JSON."""
+    outcome = gold_outcome(decider, FeatureSource.REDIS, 3.0123456789012345)
+
+    metrics = mapping.outcome_message(outcome).metrics
+
+    assert metrics.features_age_seconds == 3.012
+    assert json_format.MessageToDict(metrics)["featuresAgeSeconds"] == 3.012
 
 
 def test_every_feature_source_has_an_api_value() -> None:

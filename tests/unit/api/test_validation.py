@@ -49,7 +49,10 @@ VIOLATIONS = [
     ),
     pytest.param(request(order_value_minor=5990), "context.currency", id="currency-missing"),
     pytest.param(
-        request(order_value_minor=5990, currency="eur"), "context.currency", id="currency-lower"
+        request(order_value_minor=5990, currency="XYZ"), "context.currency", id="currency-unknown"
+    ),
+    pytest.param(
+        request(order_value_minor=5990, currency="XAU"), "context.currency", id="currency-gold"
     ),
     pytest.param(
         request(order_value_minor=5990, currency="EURO"), "context.currency", id="currency-long"
@@ -138,6 +141,8 @@ BOUNDARIES = [
     pytest.param(request(order_value_minor=0, currency="EUR"), id="order-value-0"),
     pytest.param(request(order_value_minor=10**12, currency="JPY"), id="order-value-max"),
     pytest.param(request(currency="USD"), id="currency-without-order"),
+    pytest.param(request(order_value_minor=5990, currency="eur"), id="currency-lower-case"),
+    pytest.param(request(order_value_minor=5123, currency="KWD"), id="currency-3-decimals"),
     pytest.param(request(item_count=100_000), id="item-count-max"),
     pytest.param(request(attributes={f"key{i}": "v" for i in range(32)}), id="32-attributes"),
     pytest.param(request(attributes={"k" * 64: "v" * 256}), id="attribute-key-64-value-256"),
@@ -166,6 +171,39 @@ def test_a_valid_request_maps_to_the_domain() -> None:
     assert (context.channel, context.intent) == ("mobile_app", "purchase")
     assert (context.order_value, context.currency, context.item_count) == (5990, "EUR", 2)
     assert dict(context.attributes) == {"campaign": "spring"}
+
+
+def test_a_currency_in_lower_case_is_normalised() -> None:
+    domain = validation.decision_request(request(order_value_minor=5990, currency="eur"))
+
+    assert (domain.context.order_value, domain.context.currency) == (5990, "EUR")
+
+
+@pytest.mark.parametrize(
+    ("currency", "reason"),
+    [
+        ("XYZ", "'XYZ' is not an ISO 4217 currency code (such as EUR)"),
+        ("XAU", "XAU has no minor unit: no amount can be in it"),
+        ("", "an order value needs an ISO 4217 code (EUR)"),
+        ("E" * 5000, "must be an ISO 4217 code such as EUR"),  # not repeated in the error
+    ],
+)
+def test_a_currency_violation_says_what_is_wrong(currency: str, reason: str) -> None:
+    (violation,) = validation.violations_of(request(order_value_minor=100, currency=currency))
+
+    assert (violation.field, violation.description) == ("context.currency", reason)
+
+
+@pytest.mark.parametrize(
+    ("channel", "shown"), [(pb.CHANNEL_UNSPECIFIED, "CHANNEL_UNSPECIFIED"), (99, "99")]
+)
+def test_a_channel_violation_lists_the_channels(channel: int, shown: str) -> None:
+    (violation,) = validation.violations_of(request(channel=channel))
+
+    assert violation.description == (
+        f"{shown} is not a channel "
+        "(one of phone, chat, email, social, web, mobile_app, in_store: CHANNEL_PHONE, ...)"
+    )
 
 
 def test_occurred_at_reaches_the_domain_to_the_nanosecond() -> None:

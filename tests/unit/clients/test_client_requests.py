@@ -59,6 +59,8 @@ def test_channel_members_are_the_api_enum() -> None:
         (12, "EUR", 1200),
         (1200, "JPY", 1200),
         ("1.234", "KWD", 1234),
+        ("5.123", "kwd", 5123),
+        (5000, "JPY", 5000),
         ("0", "EUR", 0),
     ],
 )
@@ -78,6 +80,8 @@ def test_order_value_in_major_units_becomes_minor_units(
         ("Infinity", "EUR", "context.order_value"),
         (True, "EUR", "context.order_value"),
         ("10", "", "context.currency"),
+        ("10", "EURO", "context.currency"),
+        ("10", "XAU", "context.currency"),
     ],
 )
 def test_unconvertible_order_value_is_an_invalid_request(
@@ -99,6 +103,21 @@ def test_request_keeps_normalised_values() -> None:
         "c1", Channel.PHONE, intent="cancel", order_value_minor=1050, currency="EUR",
         attributes={"a": "b"},
     )  # fmt: skip
+
+
+def test_request_upper_cases_the_currency() -> None:
+    request = DecisionRequest("c1", "web", order_value="10.50", currency="eur")
+    assert (request.order_value_minor, request.currency) == (1050, "EUR")
+    assert DecisionRequest("c1", "web", order_value_minor=5, currency="jpy").currency == "JPY"
+
+
+def test_unknown_channel_lists_every_channel_once() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        Channel.parse("fax")
+    assert str(raised.value) == (
+        "context.channel: 'fax' is not a channel "
+        "(phone, chat, email, social, web, mobile_app, in_store)"
+    )
 
 
 def test_request_takes_one_order_value_only() -> None:

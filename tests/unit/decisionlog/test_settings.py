@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 import pytest
 from tierline_server.cli import main
 from tierline_server.commands.options import add_settings, settings_from
-from tierline_server.commands.serve import describe
+from tierline_server.commands.serve import effective
 from tierline_server.config import DecisionLogSettings, ServerConfig, instant, share
 
 SECRET = "a-secret-key-of-some-length"
@@ -38,17 +39,18 @@ def test_the_environment_sets_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse().decision_log.customer_key == SECRET
 
 
-def test_the_printed_configuration_masks_the_key_and_the_redis_password() -> None:
+def test_the_logged_configuration_masks_the_key_and_the_redis_password() -> None:
     config = parse(
         "--decision-log-customer-key", SECRET, "--redis-url", "redis://:hunter2@db:6379/0"
     )
 
-    lines = describe(config)
+    shown = effective(config)
 
-    assert "decision_log.customer_key = ***" in lines
-    assert "redis.url = redis://:***@db:6379/0" in lines
-    assert "decision_log.stream = tierline:decisions" in lines
-    assert not any(SECRET in line or "hunter2" in line for line in lines)
+    assert shown["decision_log"]["customer_key"] == "***"
+    assert shown["redis"]["url"] == "redis://:***@db:6379/0"
+    assert shown["decision_log"]["stream"] == "tierline:decisions"
+    assert SECRET not in json.dumps(shown)
+    assert "hunter2" not in json.dumps(shown)
 
 
 def test_a_bad_key_is_refused_without_being_shown(
@@ -118,7 +120,7 @@ def test_other_instants_are_refused_saying_what_is_allowed(text: str) -> None:
 
 
 def test_serve_refuses_a_key_and_a_key_file_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restored_logging: None
 ) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(SECRET)
@@ -128,6 +130,8 @@ def test_serve_refuses_a_key_and_a_key_file_in_one_line(
     status = main(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", *both])
 
     assert status == 2
-    error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith("not serving: --decision-log-customer-key and")
-    assert SECRET not in error
+    log = capsys.readouterr().err
+    error = json.loads(log.strip().splitlines()[-1])
+    assert error["event"] == "not serving"
+    assert error["reason"].startswith("--decision-log-customer-key and")
+    assert SECRET not in log

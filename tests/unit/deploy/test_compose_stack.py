@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.deploy_files import setting_variables
 from support.paths import REPO
 from tierline_server.config import DEFAULT_METRICS_PORT
 
@@ -65,3 +66,13 @@ def test_grafana_loads_the_dashboard_from_where_it_is_mounted() -> None:
     assert [p["options"]["path"] for p in providers["providers"]] == [
         str(PurePosixPath(dashboard_target).parent)
     ]
+
+
+def test_the_replicas_watch_the_policy_they_mount_from_the_repository() -> None:
+    tierline = SERVICES["tierline"]
+    environment = tierline["environment"]
+
+    assert set(environment) <= setting_variables()
+    assert environment["TIERLINE_WATCH"] == "true"
+    policy = bind_mounts("tierline")["/etc/tierline/policy"]
+    assert policy.resolve() == (REPO / "rules").resolve()

@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from support.deploy_files import setting_variables
 from support.paths import REPO
 from tierline_server.config import DEFAULT_METRICS_PORT
 from tierline_server.policy.compiler import load_policy
@@ -143,3 +144,14 @@ def test_pods_are_given_longer_to_stop_than_they_take_to_drain() -> None:
 
     assert sleep[0] == "sleep"
     assert pod["terminationGracePeriodSeconds"] > int(sleep[1]) + float(env["TIERLINE_GRACE"])
+
+
+def test_the_pods_watch_the_policy_and_run_a_worker_per_cpu_requested() -> None:
+    container = the("Deployment", "tierline")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+
+    assert {name for name in env if name.startswith("TIERLINE_")} <= setting_variables()
+    assert env["TIERLINE_WATCH"]["value"] == "true"
+    workers = env["TIERLINE_WORKERS"]["valueFrom"]["resourceFieldRef"]
+    assert (workers["resource"], workers["divisor"]) == ("requests.cpu", "1")
+    assert container["resources"]["requests"]["cpu"] == "2"

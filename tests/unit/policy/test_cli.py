@@ -62,9 +62,32 @@ def test_check_reports_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixt
     """A path that does not exist is an error, not a traceback."""
     missing = tmp_path / "nowhere"
     assert main(["policy", "check", "--policy", str(missing)]) == 1
-    assert capsys.readouterr().err.splitlines()[0] == (
-        f"{missing}:0: policy: no such file or directory"
-    )
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: no policy at {missing} (looked for {missing}): point at a policy file or "
+        "directory with --policy PATH or the TIERLINE_POLICY environment variable"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (
+            b"policy: def\0ault\n",
+            "yaml: character #x0000 is not allowed: control characters are not allowed",
+        ),
+        (b"policy: \xff\n", "yaml: not UTF-8 text (byte 0xff): save the file as UTF-8"),
+        (b"deep: " + b"[" * 5_000 + b"]" * 5_000 + b"\n", "yaml: exceeded maximum nesting depth"),
+    ],
+    ids=["nul", "not-utf8", "5000-deep"],
+)
+def test_check_reports_an_unreadable_file_at_its_line_and_exits_1(
+    content: bytes, error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bytes YAML cannot take are an error like any other, not a traceback."""
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(content)
+    assert main(["policy", "check", "--policy", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"{path}:1: {error}", f"1 error(s) in {path}"]
 
 
 def test_test_runs_the_default_policy_cases(capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,6 +132,85 @@ cases:
         "coverage: 1/2 rules exercised; not exercised: complaint",
         "1 passed, 1 failed",
     ]
+
+
+ONE_GOOD_CASE = """\
+cases:
+  - name: gold is premium
+    features: {tier: gold}
+    context: {channel: phone}
+    expect: {service_level: premium}
+"""
+MALFORMED_CASES = (
+    ONE_GOOD_CASE
+    + """\
+  - name: a typo in an expectation
+    features: {tier: gold}
+    context: {channel: phone}
+    expect:
+      servce_level: premium
+  - name: no context
+    expect: {service_level: premium}
+  - features: {tier: gold}
+    context: {channel: fax}
+    expect: {service_level: premium}
+"""
+)
+
+
+def test_test_reports_malformed_cases_at_their_lines_and_counts_them_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each malformed case: ``file:line: case <name>: reason``, a failure; the others still run."""
+    (tmp_path / "policy.yaml").write_text(policy_text(GOOD_RULES))
+    (tmp_path / "tests").mkdir()
+    cases = tmp_path / "tests" / "cases.yaml"
+    cases.write_text(MALFORMED_CASES)
+
+    assert main(["policy", "test", "--policy", str(tmp_path)]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"{cases}:10: case a typo in an expectation: expect.servce_level: "
+        "Extra inputs are not permitted",
+        f"{cases}:11: case no context: context: Field required",
+        f"{cases}:13: case #4: name: Field required",
+        f"{cases}:14: case #4: context.channel: 'fax' is not a channel (phone, chat, email, "
+        "social, web, mobile_app, in_store)",
+    ]
+    out = captured.out.splitlines()
+    assert out[0] == "PASS cases.yaml: gold is premium"
+    assert out[-1] == "1 passed, 3 failed"
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"cases: [\n", "2: yaml: did not find expected node content"),
+        (
+            b"cases:\n  - name: \xff\n",
+            "2: yaml: not UTF-8 text (byte 0xff): save the file as UTF-8",
+        ),
+        (b"- name: x\n", "1: cases: a test file is a mapping with one key: cases (a list)"),
+        (b"", "1: cases: a test file is a mapping with one key: cases (a list)"),
+    ],
+    ids=["yaml-syntax", "not-utf8", "a-list", "empty"],
+)
+def test_test_counts_an_unreadable_case_file_as_failed(
+    content: bytes, error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that cannot be read: one error at its line, one failure, the other files run."""
+    (tmp_path / "policy.yaml").write_text(policy_text(GOOD_RULES))
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "good.yaml").write_text(ONE_GOOD_CASE)
+    bad = tmp_path / "tests" / "bad.yaml"
+    bad.write_bytes(content)
+
+    assert main(["policy", "test", "--policy", str(tmp_path)]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"{bad}:{error}"]
+    assert captured.out.splitlines()[-1] == "1 passed, 1 failed"
 
 
 def test_test_without_cases_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -223,15 +325,23 @@ def test_eval_prints_a_table_by_default(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "priority (rank 1)" in out
     assert "incident (priority 60)" in out
-    assert "outage-credit 1000 (minor units)" in out
+    assert "outage-credit 1000 minor units (by outage-credit)" in out
 
 
 @pytest.mark.parametrize(
     ("features", "context", "message"),
     [
-        ('{"tier": "diamond"}', '{"channel": "phone"}', "tier: 'diamond' is not a valid enum"),
-        ("{}", '{"channel": "fax"}', "channel must be one of"),
+        (
+            '{"tier": "diamond"}',
+            '{"channel": "phone"}',
+            "tier: 'diamond' is not one of unknown, basic, standard, growth, gold, platinum",
+        ),
+        ("[1]", '{"channel": "phone"}', "features must be a mapping"),
+        ("{}", '{"channel": "fax"}', "channel: 'fax' is not a channel (phone, chat,"),
+        ("{}", '{"channel": "web", "currency": "euro"}', "'euro' is not an ISO 4217 currency"),
+        ("{}", '{"channel": "web", "order_value": 5}', "order_value: needs a currency"),
         ("{not json", '{"channel": "phone"}', "invalid input"),
+        ("{}", '{"channel": "phone"', "invalid input: Invalid JSON"),
     ],
 )
 def test_eval_rejects_bad_input_with_exit_2(
@@ -252,3 +362,4 @@ def test_eval_rejects_bad_input_with_exit_2(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert message in captured.err
+    assert len(captured.err.splitlines()) == 1

@@ -13,11 +13,13 @@ from tierline_server.policy.compiler import compile_policy_text, load_policy
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.errors import PolicyInvalid
 
+MONEY_HINT = "a threshold per currency in major units, e.g. {gte: {EUR: 50, USD: 55, JPY: 8000}}"
 UNKNOWN_FIELD_HINT = "(declare it under `features`, or use a context field or attributes.<key>)"
 PARITY = (
     "reads `channel` but grants service level, SLA or perks; "
     "with channel_parity on, channel may steer routing only"
 )
+RE2_RULES = "RE2 syntax: no backreferences or lookaround; at most 1 MiB compiled"
 MINIMAL_BASELINE = """\
 baseline:
   service_level: standard
@@ -155,8 +157,38 @@ RULE_ERRORS = [
           grant: {perks: [{code: p}]}
         """,
         "<candidate>:18: rule x: when.attributes.code.matches: regular expression '^(spring' "
-        "does not compile: missing ), unterminated subpattern at position 1",
+        f"does not compile: missing ): ^(spring ({RE2_RULES})",
         id="bad-regex",
+    ),
+    pytest.param(
+        r"""
+        - id: x
+          when: {attributes.code: {matches: '^(a+)\1$'}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.attributes.code.matches: regular expression '^(a+)\\\\1$' "
+        f"does not compile: invalid escape sequence: \\1 ({RE2_RULES})",
+        id="regex-backreference",
+    ),
+    pytest.param(
+        """
+        - id: x
+          when: {attributes.code: {matches: "^(?!test-)"}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.attributes.code.matches: regular expression '^(?!test-)' "
+        f"does not compile: invalid perl operator: (?! ({RE2_RULES})",
+        id="regex-lookahead",
+    ),
+    pytest.param(
+        """
+        - id: x
+          when: {attributes.code: {matches: "\\\\pL{1000}"}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.attributes.code.matches: regular expression '\\\\pL{1000}' "
+        f"does not compile: pattern too large - compile failed ({RE2_RULES})",
+        id="regex-too-large",
     ),
     pytest.param(
         """
@@ -286,8 +318,87 @@ RULE_ERRORS = [
           when: {tier: gold
           grant: {perks: [{code: p}]}
         """,
-        "<candidate>:19: yaml: expected ',' or '}', but got ':'",
+        "<candidate>:19: yaml: did not find expected ',' or '}'",
         id="yaml-syntax-error",
+    ),
+    pytest.param(
+        """
+        - id: big-order
+          when: {order_value: {gte: 5000}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule big-order: when.order_value.gte: 5000 names no currency: "
+        f"order_value is money, give {MONEY_HINT}",
+        id="money-without-currency",
+    ),
+    pytest.param(
+        """
+        - id: exact-order
+          when: {order_value: 5000}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule exact-order: when.order_value: operator 'eq' does not apply to "
+        f"money field 'order_value': compare it with {MONEY_HINT}",
+        id="money-equal-to-a-bare-number",
+    ),
+    pytest.param(
+        """
+        - id: listed-orders
+          when: {order_value: {in: [{EUR: 5}]}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule listed-orders: when.order_value.in: operator 'in' does not apply "
+        f"to money field 'order_value': compare it with {MONEY_HINT}",
+        id="money-in-a-list",
+    ),
+    pytest.param(
+        """
+        - id: x
+          when: {order_value: {lt: {EURO: 5}}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.order_value.lt.EURO: 'EURO' is not an ISO 4217 currency "
+        "code (such as EUR)",
+        id="money-unknown-currency",
+    ),
+    pytest.param(
+        """
+        - id: x
+          when: {order_value: {lt: {XAU: 1}}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.order_value.lt.XAU: XAU has no minor unit: no amount can "
+        "be in it",
+        id="money-currency-without-minor-unit",
+    ),
+    pytest.param(
+        """
+        - id: x
+          when: {order_value: {gte: {JPY: 8000.5}}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.order_value.gte.JPY: 8000.5 has more decimals than JPY "
+        "has (0)",
+        id="money-more-decimals-than-the-currency",
+    ),
+    pytest.param(
+        """
+        - id: x
+          when: {order_value: {gte: {EUR: 50, eur: 60}}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.order_value.gte.eur: EUR is given twice",
+        id="money-currency-twice",
+    ),
+    pytest.param(
+        """
+        - id: x
+          when: {order_value: {gte: {EUR: fifty}}}
+          grant: {perks: [{code: p}]}
+        """,
+        "<candidate>:18: rule x: when.order_value.gte.EUR: 'fifty' is not an amount "
+        "(a number, 0 or more)",
+        id="money-not-a-number",
     ),
 ]
 

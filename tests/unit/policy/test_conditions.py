@@ -9,7 +9,7 @@ import pytest
 from policy_support import context as context_of
 from policy_support import decide, decider_for
 from tierline_server.policy import conditions
-from tierline_server.policy.conditions import All, AnyOf, Compare, Not
+from tierline_server.policy.conditions import All, AnyOf, Compare, MoneyCompare, Not
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.fields import FieldCatalog
 
@@ -38,6 +38,7 @@ def probe_holds(when: str, features: dict[str, Any], context: dict[str, Any]) ->
     return matched
 
 
+EUR_OR_JPY = "{order_value: {gte: {EUR: 50, JPY: 8000}}}"
 OPERATOR_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     # eq, written plainly and as an operator, on every type
     ("{tier: gold}", {"tier": "gold"}, {}, True),
@@ -75,9 +76,23 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("{score: {lt: 0}}", {"score": -1.5}, {}, True),
     ("{score: {gt: 10, lt: 20}}", {"score": 15.0}, {}, True),
     ("{score: {gt: 10, lt: 20}}", {"score": 20.0}, {}, False),
-    ("{order_value: {gte: 5000}}", {}, {"order_value": 5000}, True),
-    ("{order_value: {gte: 5000}}", {}, {"order_value": 4999}, False),
-    ("{order_value: {gte: 5000}}", {}, {}, False),
+    # money: a threshold per currency; another currency, or no order, satisfies no comparison
+    ("{order_value: {gte: {EUR: 50}}}", {}, {"order_value": 5000, "currency": "EUR"}, True),
+    ("{order_value: {gte: {EUR: 50}}}", {}, {"order_value": 4999, "currency": "EUR"}, False),
+    ("{order_value: {gte: {EUR: 50}}}", {}, {}, False),
+    ("{order_value: {gte: {EUR: 50}}}", {}, {"order_value": 10**9, "currency": "USD"}, False),
+    ("{order_value: {lt: {EUR: 50}}}", {}, {"order_value": 1, "currency": "USD"}, False),
+    ("{order_value: {lt: {EUR: 50}}}", {}, {"currency": "EUR"}, False),
+    ("{order_value: {lt: {EUR: 50}}}", {}, {"order_value": 0, "currency": "EUR"}, True),
+    ("{not: {order_value: {gte: {EUR: 50}}}}", {}, {"order_value": 100, "currency": "EUR"}, True),
+    ("{not: {order_value: {gte: {EUR: 50}}}}", {}, {"order_value": 100, "currency": "USD"}, False),
+    ("{not: {order_value: {gte: {EUR: 50}}}}", {}, {}, False),
+    (EUR_OR_JPY, {}, {"order_value": 8000, "currency": "JPY"}, True),
+    (EUR_OR_JPY, {}, {"order_value": 7999, "currency": "JPY"}, False),
+    (EUR_OR_JPY, {}, {"order_value": 7999, "currency": "EUR"}, True),
+    ("{order_value: {lte: {KWD: 5.125}}}", {}, {"order_value": 5125, "currency": "KWD"}, True),
+    ("{order_value: {gt: {KWD: 5.125}}}", {}, {"order_value": 5125, "currency": "KWD"}, False),
+    ("{order_value: {gt: {eur: 0.5}}}", {}, {"order_value": 51, "currency": "EUR"}, True),
     ("{item_count: {lte: 0}}", {}, {}, True),
     # exists: the value was given (a feature in the record, an attribute the caller sent)
     ("{vip: {exists: true}}", {"vip": False}, {}, True),
@@ -89,7 +104,7 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("{order_value: {exists: false}}", {}, {}, True),
     ("{order_value: {exists: false}}", {}, {"order_value": 0}, False),
     ("{intent: {exists: true}}", {}, {"intent": ""}, False),
-    # matches: a Python regular expression searched in the value
+    # matches: an RE2 regular expression searched in the value; `$` is the end of the value
     ('{attributes.code: {matches: "^A[0-9]+$"}}', {}, {"attributes": {"code": "A123"}}, True),
     ('{attributes.code: {matches: "^A[0-9]+$"}}', {}, {"attributes": {"code": "A12b"}}, False),
     ('{attributes.code: {matches: "^A[0-9]+$"}}', {}, {"attributes": {"code": "a123"}}, False),
@@ -97,6 +112,9 @@ OPERATOR_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ('{intent: {matches: "bill"}}', {}, {"intent": "rebilling"}, True),
     ('{region: {matches: "^(eu|uk)$"}}', {}, {}, True),
     ('{region: {matches: "^(eu|uk)$"}}', {"region": "us"}, {}, False),
+    ('{attributes.code: {matches: "^A[0-9]+$"}}', {}, {"attributes": {"code": "A1\n"}}, False),
+    (r'{attributes.code: {matches: "^A\\d$"}}', {}, {"attributes": {"code": "A3"}}, True),
+    (r'{attributes.code: {matches: "^A\\d$"}}', {}, {"attributes": {"code": "A\u0663"}}, False),
     # attributes.<key>
     ("{attributes.campaign: spring}", {}, {"attributes": {"campaign": "spring"}}, True),
     ("{attributes.campaign: spring}", {}, {"attributes": {"campaign": "autumn"}}, False),
@@ -200,12 +218,60 @@ COMBINATION_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
 ]
 
 
+MONEY_COMBINATIONS = "{any: [{tier: gold}, {not: {order_value: {lt: {EUR: 50, JPY: 8000}}}}]}"
+COMBINATION_CASES += [
+    # money under not: the negation holds only for a currency the comparison names
+    (MONEY_COMBINATIONS, {}, {"order_value": 5000, "currency": "EUR"}, True),
+    (MONEY_COMBINATIONS, {}, {"order_value": 4999, "currency": "EUR"}, False),
+    (MONEY_COMBINATIONS, {}, {"order_value": 10**6, "currency": "CHF"}, False),
+    (MONEY_COMBINATIONS, {"tier": "gold"}, {"order_value": 1, "currency": "CHF"}, True),
+    (MONEY_COMBINATIONS, {}, {}, False),
+    (
+        "{not: {any: [{order_value: {gte: {EUR: 50}}}, {order_value: {lt: {USD: 5}}}]}}",
+        {},
+        {"order_value": 100, "currency": "GBP"},
+        False,
+    ),
+    (
+        "{not: {any: [{order_value: {gte: {EUR: 50}}}, {order_value: {lt: {USD: 5}}}]}}",
+        {},
+        {"order_value": 100, "currency": "EUR"},
+        False,
+    ),
+    (
+        "{not: {all: [{order_value: {gte: {EUR: 50}}}, {order_value: {lt: {USD: 5}}}]}}",
+        {},
+        {"order_value": 100, "currency": "EUR"},
+        True,
+    ),
+]
+
+
 @pytest.mark.parametrize(("when", "features", "context", "expected"), COMBINATION_CASES)
 def test_combination(
     when: str, features: dict[str, Any], context: dict[str, Any], expected: bool
 ) -> None:
     """all / any / not and implicit conjunction combine as boolean logic."""
     assert probe_holds(when, features, context) is expected
+
+
+NESTED_QUANTIFIER = '{attributes.note: {matches: "^(a+)+$"}}'
+"""A pattern a backtracking engine takes exponential time on, for values of a's and one other."""
+
+
+@pytest.mark.timeout(30)  # a backtracking engine takes seconds at 28 bytes, years at 10 KB
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        pytest.param("a" * 27 + "!", False, id="28-bytes"),
+        pytest.param("a" * 10_239 + "!", False, id="10-KB"),
+        pytest.param("a" * 10_240, True, id="10-KB-matching"),
+        pytest.param("", False, id="empty"),
+    ],
+)
+def test_a_nested_quantifier_decides_in_linear_time(note: str, expected: bool) -> None:
+    """Whatever value a caller sends, a `matches` condition costs time linear in it."""
+    assert probe_holds(NESTED_QUANTIFIER, {}, {"attributes": {"note": note}}) is expected
 
 
 def test_normalise_pushes_not_to_the_leaves() -> None:
@@ -268,3 +334,31 @@ def test_explain_names_the_branch_that_held_and_the_values_seen() -> None:
     (trace,) = decision.explanation.rules
     assert trace.rule_id == "probe"
     assert trace.condition == "visits >= 3 [visits=4]"
+
+
+def test_money_is_parsed_into_minor_units_per_currency() -> None:
+    """Thresholds in major units become minor units of each currency; codes in any case."""
+    policy = probe_decider("{tier: gold}").policy
+    parsed = conditions.parse(
+        {"order_value": {"gte": {"eur": 49.99, "JPY": 8000, "KWD": 5.125}}},
+        FieldCatalog(policy.features),
+    )
+    assert parsed == MoneyCompare(
+        "order_value", "currency", "gte", (("EUR", 4999), ("JPY", 8000), ("KWD", 5125))
+    )
+
+
+def test_not_over_money_flips_the_operator_and_keeps_the_currencies() -> None:
+    """The negation of ``>= 50 EUR`` is ``< 50 EUR``, not "anything but >= 50 EUR"."""
+    leaf = MoneyCompare("order_value", "currency", "gte", (("EUR", 5000),))
+    assert conditions.normalise(Not(leaf)) == MoneyCompare(
+        "order_value", "currency", "lt", (("EUR", 5000),)
+    )
+
+
+def test_explain_shows_money_in_major_units_with_its_currency() -> None:
+    decider = probe_decider("{order_value: {gte: {EUR: 50, JPY: 8000}}}")
+    decision = decider.decide({}, context_of(order_value=12345, currency="JPY"), explain=True)
+    assert decision.explanation is not None
+    (trace,) = decision.explanation.rules
+    assert trace.condition == "order_value >= (50.00 EUR, 8000 JPY) [order_value=12345 JPY]"

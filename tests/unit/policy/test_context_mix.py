@@ -15,7 +15,7 @@ def test_a_context_file_gives_named_contexts(tmp_path: Path) -> None:
     path.write_text(
         "contexts:\n"
         "  - {name: phone cancel, channel: PHONE, intent: cancel}\n"
-        "  - {channel: web, intent: purchase, order_value: 6000, currency: EUR, item_count: 2,"
+        "  - {channel: web, intent: purchase, order_value: 60.00, currency: eur, item_count: 2,"
         " attributes: {campaign: spring-2026}}\n"
     )
 
@@ -24,7 +24,7 @@ def test_a_context_file_gives_named_contexts(tmp_path: Path) -> None:
     assert contexts == [
         ("phone cancel", Context(channel="phone", intent="cancel")),
         (
-            "web purchase 6000 EUR (minor units) 2 items campaign=spring-2026",
+            "web purchase 60.00 EUR 2 items campaign=spring-2026",
             Context(
                 channel="web",
                 intent="purchase",
@@ -40,8 +40,8 @@ def test_a_context_file_gives_named_contexts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("contexts: [{channel: web, order_value: 6000}]", "needs its currency"),
-        ("contexts: [{channel: fax}]", "channel must be one of"),
+        ("contexts: [{channel: web, order_value: 60}]", "needs a currency"),
+        ("contexts: [{channel: fax}]", "'fax' is not a channel"),
         ("contexts: [{channel: web, colour: red}]", "colour"),
         ("contexts: []", "at least 1"),
         ("[{channel: web}]", "contexts"),

@@ -17,7 +17,7 @@ RULES = """
   when: {intent: outage}
   grant: {routing: {queue: incident, priority: 60}, perks: [{code: outage-credit, amount: 1000}]}
 - id: big-order-or-gold
-  when: {any: [{tier: gold}, {order_value: {gte: 5000}}]}
+  when: {any: [{tier: gold}, {order_value: {gte: {EUR: 50}}}]}
   grant: {perks: [{code: free-shipping}]}
 - id: complaint
   when: {intent: complaint}
@@ -38,6 +38,7 @@ def test_degraded_applies_only_rules_that_read_no_features() -> None:
         decider,
         intent="outage",
         order_value=9000,
+        currency="EUR",
         attributes={"coupon": "C1"},
         degraded=True,
     )
@@ -90,17 +91,43 @@ def test_typed_features_name_every_problem() -> None:
     """Unknown features and values that do not fit are all reported."""
     policy = decider_for(RULES).policy
     expected = (
-        "tier: 'platinum' is not a valid enum; colour: not a feature of policy 'unit'; "
-        "vip: 'maybe' is not a valid bool"
+        "tier: 'platinum' is not one of unknown, basic, silver, gold; "
+        "colour: not a feature of policy 'unit'; vip: 'maybe' is not a valid bool"
     )
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         typed_features(policy, {"tier": "platinum", "colour": "red", "vip": "maybe"})
 
 
 def test_context_spec_normalises_and_checks_the_channel() -> None:
-    """Channels are case-insensitive and must be known."""
-    assert ContextSpec(channel="PHONE").to_context().channel == "phone"
-    with pytest.raises(ValidationError, match="channel must be one of phone, chat, email"):
+    """Channels are named as the client and the command line name them, and must be known."""
+    for name in ("PHONE", "phone", "CHANNEL_PHONE"):
+        assert ContextSpec(channel=name).to_context().channel == "phone"
+    assert ContextSpec(channel="mobile-app").to_context().channel == "mobile_app"
+    with pytest.raises(ValidationError, match=r"'fax' is not a channel \(phone, chat, email"):
         ContextSpec(channel="fax")
-    with pytest.raises(ValidationError, match="currency"):
-        ContextSpec(channel="web", currency="euro")
+
+
+@pytest.mark.parametrize(
+    ("order_value", "currency", "minor"),
+    [("59.90", "EUR", 5990), (59.9, "eur", 5990), (5000, "JPY", 5000), ("5.123", "KWD", 5123)],
+)
+def test_context_spec_takes_the_order_value_in_major_units(
+    order_value: str | float, currency: str, minor: int
+) -> None:
+    """As people write amounts; the context carries minor units and the upper-case code."""
+    context = ContextSpec(channel="web", order_value=order_value, currency=currency).to_context()
+    assert (context.order_value, context.currency) == (minor, currency.upper())
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"currency": "euro"}, "'euro' is not an ISO 4217 currency code"),
+        ({"order_value": 5}, "order_value: needs a currency"),
+        ({"order_value": "5.5", "currency": "JPY"}, "5.5 has more decimals than JPY has"),
+        ({"order_value": -1, "currency": "EUR"}, "greater than or equal to 0"),
+    ],
+)
+def test_context_spec_refuses_money_it_cannot_read(fields: dict[str, object], problem: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        ContextSpec(channel="web", **fields)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ CURRENT = """
     routing: {queue: gold, priority: 70}
     perks: [{code: free-shipping}, {code: discount, percent: 10}]
 - id: big-order
-  when: {order_value: {gte: 5000}}
+  when: {order_value: {gte: {EUR: 50}}}
   grant: {perks: [{code: free-shipping}]}
 """
 
@@ -68,7 +68,7 @@ def test_each_kind_of_change(candidate: str, features: dict[str, Any], expected:
 
 
 def test_a_customer_left_with_the_baseline_falls_to_it() -> None:
-    raised = CURRENT.replace("gte: 5000", "gte: 7500")
+    raised = CURRENT.replace("gte: {EUR: 50}", "gte: {EUR: 75}")
 
     assert compare(CURRENT, raised, {"tier": "basic"}, order_value=6000, currency="EUR") == {
         Kind.PERK_LOST,
@@ -88,7 +88,9 @@ def test_matched_rules_and_descriptions_alone_are_no_change() -> None:
 def test_the_report_counts_by_tier_channel_code_and_queue() -> None:
     current, candidate = (
         decider_for(CURRENT),
-        decider_for(CURRENT.replace("premium", "standard").replace("gte: 5000", "gte: 7500")),
+        decider_for(
+            CURRENT.replace("premium", "standard").replace("gte: {EUR: 50}", "gte: {EUR: 75}")
+        ),
     )
     inputs = [
         ReplayInput("g1", context(channel="phone"), GOLD, GOLD),
@@ -147,7 +149,7 @@ def rules_behind(candidate: str, features: dict[str, Any], **ctx: Any) -> tuple[
 
 
 def test_a_rule_that_matches_under_one_policy_only_is_behind_the_change() -> None:
-    raised = CURRENT.replace("gte: 5000", "gte: 7500")
+    raised = CURRENT.replace("gte: {EUR: 50}", "gte: {EUR: 75}")
 
     assert rules_behind(raised, {}, order_value=6000, currency="EUR") == ("big-order",)
 

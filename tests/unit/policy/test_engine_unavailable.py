@@ -1,7 +1,9 @@
-"""Where durable-rules cannot load (CPython 3.13), the CLI says why instead of crashing."""
+"""Where durable-rules cannot load (say, built unchanged on 3.13), the CLI names the fix."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -12,7 +14,7 @@ from tierline_server.policy import engine
 
 @pytest.fixture
 def durable_missing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Make `import durable` fail as it does on 3.13; restore the real engine afterwards."""
+    """Make `import durable` fail, as a broken engine does; restore the real engine afterwards."""
     engine._durable.cache_clear()
     monkeypatch.setitem(sys.modules, "durable", None)
     yield
@@ -20,12 +22,18 @@ def durable_missing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("durable_missing")
-def test_policy_check_explains_an_engine_that_cannot_load(
+def test_policy_check_names_the_command_that_installs_the_engine(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Exit 2 with the supported Python versions named, no traceback."""
+    """Exit 2 with one line, no traceback, naming a command that runs for this Python."""
     assert cli.main(["policy", "check", "--policy", "rules"]) == 2
     err = capsys.readouterr().err
-    assert "cannot load on this Python" in err
-    assert "3.10, 3.11 or 3.12" in err
     assert "Traceback" not in err
+    [line] = err.splitlines()
+    assert line.startswith("error: the rule engine (durable-rules 2.0.28) cannot load on Python")
+    command = line.partition("for this Python with: ")[2]
+    assert shlex.split(command) == [sys.executable, "-m", "tierline_server.engine_build"]
+    help_text = subprocess.run(
+        [*shlex.split(command), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "--wheel-dir" in help_text

@@ -6,7 +6,8 @@ import pytest
 from policy_support import DEFAULT_POLICY, default_decider
 from tierline_server.policy.testing import Case, case_files, load_cases, run_case, uncovered_rules
 
-LOADED = [(path, case) for path in case_files(DEFAULT_POLICY) for case in load_cases(path)]
+FILES = {path: load_cases(path) for path in case_files(DEFAULT_POLICY)}
+LOADED = [(path, case) for path, loaded in FILES.items() for case in loaded.cases]
 CASES = [pytest.param(case, id=f"{path.stem}: {case.name}") for path, case in LOADED]
 
 
@@ -14,6 +15,14 @@ def test_there_are_cases_for_every_theme() -> None:
     """At least 30 cases, in several files."""
     assert len(CASES) >= 30
     assert len(case_files(DEFAULT_POLICY)) >= 4
+
+
+def test_every_case_file_reads_cleanly() -> None:
+    """No case of the default policy is malformed (a malformed one would not run)."""
+    problems = [
+        str(error) for loaded in FILES.values() for p in loaded.problems for error in p.errors
+    ]
+    assert problems == []
 
 
 @pytest.mark.parametrize("case", CASES)

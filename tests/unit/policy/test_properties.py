@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from policy_support import DEFAULT_POLICY, context, default_decider
-from support.inputs import default_contexts, default_features
+from support.inputs import CURRENCIES, default_contexts, default_features
 from tierline_server.policy import conditions
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.compiler import compile_policy_text
@@ -195,6 +195,10 @@ FEATURES = {
     "region": {"type": "string", "default": "eu"},
 }
 ORDERED = ("eq", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
+MONEY = ("gt", "gte", "lt", "lte", "exists")
+money_thresholds = st.dictionaries(
+    st.sampled_from(CURRENCIES[:3]), st.sampled_from([0, 10, 50, 70]), min_size=1, max_size=3
+)
 STRINGY = ("eq", "in", "not_in", "matches", "exists")
 ENUM = ("eq", "in", "not_in", "exists")
 FIELDS: dict[str, tuple[tuple[str, ...], st.SearchStrategy[Any], tuple[str, ...]]] = {
@@ -206,9 +210,9 @@ FIELDS: dict[str, tuple[tuple[str, ...], st.SearchStrategy[Any], tuple[str, ...]
     "region": (STRINGY, st.sampled_from(["eu", "uk", "us", ""]), ("^e", "u", "^(eu|uk)$", "^$")),
     "channel": (ENUM, st.sampled_from(CHANNELS), ()),
     "intent": (STRINGY, st.sampled_from(["cancel", "outage", "", "buy"]), ("^c", "a", "^$")),
-    "order_value": (ORDERED, st.sampled_from([0, 1, 999, 1000, 1001, 5000]), ()),
+    "order_value": (MONEY, money_thresholds, ()),
     "item_count": (ORDERED, st.integers(0, 4), ()),
-    "currency": (STRINGY, st.sampled_from(["EUR", "USD", ""]), ("^E", "D$")),
+    "currency": (STRINGY, st.sampled_from(CURRENCIES), ("^E", "D$")),
     "attributes.a": (STRINGY, st.sampled_from(["x", "y", ""]), ("^x", "y$", "^$")),
 }
 
@@ -348,7 +352,7 @@ unit_contexts = st.builds(
     intent=st.sampled_from(["cancel", "outage", "", "buy", "recancel"]),
     order_value=st.none() | st.sampled_from([0, 1, 999, 1000, 1001, 5000, 7000]),
     item_count=st.integers(0, 4),
-    currency=st.sampled_from(["EUR", "USD", ""]),
+    currency=st.sampled_from(CURRENCIES),
     attributes=st.dictionaries(
         st.sampled_from(["a", "b"]), st.sampled_from(["x", "y", "", "xy"]), max_size=2
     ),

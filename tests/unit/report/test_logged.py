@@ -37,7 +37,7 @@ rules:
     when: {{all: [{{tier: gold}}, {{channel: phone}}]}}
     grant: {{service_level: {gold_phone}}}
   - id: free-shipping
-    when: {{order_value: {{gte: 5000}}}}
+    when: {{order_value: {{gte: {{EUR: 50}}}}}}
     grant: {{perks: [{{code: free-shipping}}]}}
 """
 

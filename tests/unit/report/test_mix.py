@@ -21,7 +21,7 @@ currency: EUR
 channels: [phone, chat]
 interactions:
   - {intent: support}
-  - {intent: purchase, order_value: 2500, item_count: 2, attributes: {campaign: spring-2026}}
+  - {intent: purchase, order_value: 25.00, item_count: 2, attributes: {campaign: spring-2026}}
 cohorts:
   big spenders: {ltv: {gte: 1000}}
 value_feature: ltv
@@ -66,10 +66,14 @@ def test_a_mix_file_gives_contexts_interaction_by_interaction(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("currency: EUR", "currency: euro"), "currency: String should match pattern"),
+        (("currency: EUR", "currency: euro"), "currency: 'euro' is not an ISO 4217 currency code"),
         (("[phone, chat]", "[phone, fax]"), "channels: unknown fax (one of phone, chat,"),
         (("[phone, chat]", "[phone, phone]"), "channels: a channel is listed twice"),
-        (("order_value: 2500", "order_value: -1"), "interactions.1.order_value: Input should be"),
+        (("order_value: 25.00", "order_value: -1"), "interactions.1.order_value: Input should be"),
+        (
+            ("order_value: 25.00", "order_value: 25.001"),
+            "order_value: 25.001 has more decimals than EUR has (2)",
+        ),
         (("  - {intent: support}\n", "  - {intent: support, weight: 2}\n"), "weight: Extra inputs"),
         (("value_feature: ltv\n", ""), "value_feature: Field required"),
         (("big spenders:", "all customers:"), "'all customers' names the whole population"),
@@ -116,3 +120,5 @@ def test_a_mix_that_does_not_fit_the_policy_names_every_problem(tmp_path: Path) 
 
 def test_money_is_shown_in_major_units() -> None:
     assert money(123456, "EUR") == "1,234.56 EUR"
+    assert money(123456, "JPY") == "123,456 JPY"
+    assert money(5125.7, "KWD") == "5.126 KWD"  # an average, rounded to the currency's places

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+import structlog.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -41,7 +41,7 @@ rules:
     when: {{tier: gold}}
     grant: {{service_level: premium, routing: {{queue: gold, priority: 70}}}}
   - id: free-shipping
-    when: {{order_value: {{gte: {threshold}}}}}
+    when: {{order_value: {{gte: {{EUR: {euros}}}}}}}
     grant: {{perks: [{{code: free-shipping}}]}}
   - id: outage-credit
     when: {{intent: outage}}
@@ -49,14 +49,14 @@ rules:
 """
 
 
-def shop(threshold: int = 5000, version: str = "1", extra_features: str = "") -> Decider:
-    """The shop policy, free shipping from ``threshold`` (minor units)."""
-    text = POLICY.format(threshold=threshold, version=version, extra_features=extra_features)
+def shop(euros: int = 50, version: str = "1", extra_features: str = "") -> Decider:
+    """The shop policy, free shipping from ``euros``."""
+    text = POLICY.format(euros=euros, version=version, extra_features=extra_features)
     return Decider(compile_policy_text(text))
 
 
 LIVE = shop()
-RAISED = shop(7500, "2")
+RAISED = shop(75, "2")
 
 
 class Log:
@@ -242,11 +242,10 @@ def test_a_share_draws_about_that_share(loop: asyncio.AbstractEventLoop) -> None
 
 def test_a_failing_candidate_is_counted_and_logged_and_the_decision_passed_on(
     loop: asyncio.AbstractEventLoop,
-    caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     metrics, log = Metrics(CollectorRegistry()), Log()
-    candidate = shop(7500, "2")
+    candidate = shop(75, "2")
 
     def broken(*args: Any, **kwargs: Any) -> Decision:
         raise RuntimeError("the candidate's engine broke")
@@ -255,15 +254,16 @@ def test_a_failing_candidate_is_counted_and_logged_and_the_decision_passed_on(
     shadow = Shadow(LIVE, candidate, 1.0, metrics, log)
     decisions = [(*made({}, order(6000)), False) for _ in range(3)]
 
-    with caplog.at_level(logging.WARNING, logger="tierline_server.shadow"):
+    with structlog.testing.capture_logs() as events:
         on_loop(loop, shadow, *decisions)
 
     assert results(metrics)["error"] == 3
     assert [taken for taken, _, _ in log.taken] == [outcome for _, outcome, _ in decisions]
     assert all(shadow_decision is None for _, _, shadow_decision in log.taken)
     # Reported once, not once per failure: a broken candidate must not flood the log.
-    [report] = [r for r in caplog.records if "evaluation(s) failed" in r.getMessage()]
-    assert "the candidate's engine broke" in report.getMessage()
+    [report] = [e for e in events if e["event"] == "shadow evaluation failed"]
+    assert report["error"] == "RuntimeError: the candidate's engine broke"
+    assert (report["log_level"], report["shadow_policy_version"]) == ("warning", "2")
 
 
 def test_a_full_queue_skips_the_shadow_and_still_logs_the_decision(
@@ -295,7 +295,7 @@ def test_closing_decides_what_is_queued(loop: asyncio.AbstractEventLoop) -> None
 
 def test_degraded_decisions_are_shadowed_degraded(loop: asyncio.AbstractEventLoop) -> None:
     log = Log()
-    shadow = Shadow(LIVE, shop(7500, "2"), 1.0, Metrics(CollectorRegistry()), log)
+    shadow = Shadow(LIVE, shop(75, "2"), 1.0, Metrics(CollectorRegistry()), log)
     outage = Context(channel="phone", intent="outage")
 
     on_loop(loop, shadow, (*made({}, outage, degraded=True), False))
@@ -311,7 +311,7 @@ def test_the_candidate_reads_the_live_features_by_its_own_schema(
     # The candidate has no basic tier (so reads a basic customer as unknown, its default) and
     # welcomes unknown customers; it also declares a feature the live policy does not read.
     text = POLICY.format(
-        threshold=5000, version="2", extra_features="  vip: {type: bool, default: false}\n"
+        euros=50, version="2", extra_features="  vip: {type: bool, default: false}\n"
     )
     text = text.replace("[unknown, basic, gold]", "[unknown, gold]") + (
         "  - id: welcome\n    when: {tier: unknown}\n    grant: {perks: [{code: welcome}]}\n"
