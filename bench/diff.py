@@ -26,7 +26,6 @@ import contextlib
 import io
 import json
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ import redis  # noqa: E402
 from environment import redis_version  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
+from support.policies import raised_threshold  # noqa: E402
 from support.redis_server import RedisServer  # noqa: E402
 from tierline_server.cli import main as tierline  # noqa: E402
 from tierline_server.decisionlog import record  # noqa: E402
@@ -198,11 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with population.open("w") as out:
             demo.write_demo(out, args.customers, args.seed)
         contexts.write_text(CONTEXTS)
-        candidate = Path(shutil.copytree(POLICY, folder / "candidate"))
-        rules = candidate / "entitlements.yaml"
-        rules.write_text(
-            rules.read_text().replace("order_value: {gte: 5000}", "order_value: {gte: 7500}")
-        )
+        candidate = raised_threshold(folder)
         common = [str(candidate), "--current", str(POLICY)]
         runs = [
             replay(

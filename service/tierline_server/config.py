@@ -500,6 +500,23 @@ class AuthSettings:
     )
 
 
+@dataclass(frozen=True)
+class ShadowSettings:
+    """A candidate policy evaluated beside the live one on a share of live decisions; callers
+    only ever get the live decision."""
+
+    policy: str = setting(
+        "",
+        "--shadow-policy",
+        "a candidate policy (file or directory) that also decides a share of live decisions: "
+        "agreements and differences are counted, differences logged with both decisions "
+        "('': none; reloads re-read it)",
+    )
+    share: float = setting(
+        1.0, "--shadow-share", "share of decisions the shadow policy also decides, 0 to 1", share
+    )
+
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_POLICY_PATH = "rules"
 DEFAULT_METRICS_PORT = 9464
@@ -539,6 +556,7 @@ class ServerConfig:
     redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
     near_cache: NearCacheSettings = dataclasses.field(default_factory=NearCacheSettings)
     decision_log: DecisionLogSettings = dataclasses.field(default_factory=DecisionLogSettings)
+    shadow: ShadowSettings = dataclasses.field(default_factory=ShadowSettings)
     workers: int = setting(
         DEFAULT_WORKERS,
         "--workers",

@@ -58,10 +58,19 @@ class Outcome:
 
 
 class DecisionSink(Protocol):
-    """Where decisions go once made (the decision log); must return at once and never raise."""
+    """Where decisions go once made (the decision log, through the shadow policy when there is
+    one); must return at once and never raise."""
 
-    def append(self, request: DecisionRequest, outcome: Outcome, *, batch: bool) -> None:
-        """Take one decision; ``batch`` when it was an item of DecideBatch."""
+    def append(
+        self,
+        request: DecisionRequest,
+        outcome: Outcome,
+        *,
+        batch: bool,
+        shadow: Decision | None = None,
+    ) -> None:
+        """Take one decision; ``batch`` when it was an item of DecideBatch; ``shadow``: the
+        shadow policy's decision for the same inputs, when it differs for the customer."""
 
 
 class DecisionService:
@@ -115,12 +124,14 @@ class DecisionService:
             named = logs.deciding(decision_id)  # a failure is logged with this item's id
             if first is None:
                 first = named
-            outcome = self._evaluate(request, lookup, started, lookup_ns, decision_id)
-            if self._log is not None:
-                self._log.append(request, outcome, batch=True)
-            outcomes.append(outcome)
+            outcomes.append(self._evaluate(request, lookup, started, lookup_ns, decision_id))
         if first is not None:
             logs.decided(first)  # as before the batch: the batch as a whole is no one decision
+        if self._log is not None:
+            # Once the whole batch is decided (the sink may start work of its own), and not at
+            # all when the deadline cut it short: then no decision was answered.
+            for request, outcome in zip(requests, outcomes, strict=True):
+                self._log.append(request, outcome, batch=True)
         return outcomes
 
     def _evaluate(

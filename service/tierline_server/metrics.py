@@ -49,6 +49,9 @@ PERMISSION_DENIED (the method's permission, or explain, missing)."""
 DECISION_LOG_DROPS = ("queue_full", "redis", "shutdown")
 """Why the decision log lost a decision: its queue was full; Redis failed for longer than the
 retry time, or refused the entry; the service stopped before it could be written."""
+SHADOW_RESULTS = ("agree", "differ", "error", "skipped")
+"""What became of a decision drawn for the shadow policy: it decided the same for the customer,
+or otherwise; it failed (counted, never raised); it was not evaluated (its queue was full)."""
 
 
 class Metrics:
@@ -194,6 +197,40 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.shadow_decisions = Counter(
+            "tierline_shadow_decisions_total",
+            "Live decisions drawn for the shadow policy, by result: agree, differ, error, skipped.",
+            ["result"],
+            registry=registry,
+        )
+        self.shadow_differences = Counter(
+            "tierline_shadow_differences_total",
+            "Shadow decisions that differ for the customer, by kind of difference (one decision "
+            "may count under several kinds).",
+            ["kind"],
+            registry=registry,
+        )
+        self.shadow_rule_differences = Counter(
+            "tierline_shadow_rule_differences_total",
+            "Shadow decisions that differ for the customer, by each rule behind the difference "
+            "(matched under one policy only, or under both with another grant; 'baseline' when "
+            "no rule is).",
+            ["rule"],
+            registry=registry,
+        )
+        self.shadow_evaluation_duration = Histogram(
+            "tierline_shadow_evaluation_duration_seconds",
+            "Time the shadow policy took to decide and compare one decision (after the answer).",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.shadow_policy_info = Gauge(
+            "tierline_shadow_policy_info",
+            "The shadow policy each worker evaluates (1 per worker and policy).",
+            ["name", "version", "checksum"],
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
         self.bad_feature_records = Counter(
             "tierline_bad_feature_records_total",
             "Customer records read from Redis that were malformed, by reason (the customer is "
@@ -222,6 +259,20 @@ class Metrics:
             self.decision_log_dropped.labels(reason)
         for bad in BadRecord:
             self.bad_feature_records.labels(bad.value)
+
+    def track_shadow(
+        self, *, name: str, version: str, checksum: str, kinds: Iterable[str],
+        rules: Iterable[str],
+    ) -> None:  # fmt: skip
+        """Publish the shadow policy and pre-initialise the shadow's result, kind and rule
+        labels (only a server with a shadow has these series)."""
+        self.shadow_policy_info.labels(name, version, checksum).set(1)
+        for result in SHADOW_RESULTS:
+            self.shadow_decisions.labels(result)
+        for kind in kinds:
+            self.shadow_differences.labels(kind)
+        for rule in rules:
+            self.shadow_rule_differences.labels(rule)
 
     def track_policy(
         self, *, name: str, version: str, checksum: str, rules: Iterable[str],

@@ -1,11 +1,11 @@
 """One serving process: the gRPC server over one policy, wired together.
 
-Start: feature store -> decision log -> servicers behind the call guard (which authenticates
-callers) -> health -> reflection (unless turned off) -> port (TLS when configured) -> SERVING.
-Stop (shutdown): NOT_SERVING -> the guard refuses new calls -> in-flight calls finish within the
-grace period -> gRPC stops -> the decision log writes its queue -> close Redis. Retire (a newer
-policy is serving beside it): gRPC stops at once, telling clients to reconnect, and in-flight
-calls finish.
+Start: feature store -> decision log (behind the shadow policy, if any) -> servicers behind the
+call guard (which authenticates callers) -> health -> reflection (unless turned off) -> port (TLS
+when configured) -> SERVING. Stop (shutdown): NOT_SERVING -> the guard refuses new calls ->
+in-flight calls finish within the grace period -> gRPC stops -> the shadow decides what it holds
+-> the decision log writes its queue -> close Redis. Retire (a newer policy is serving beside
+it): gRPC stops at once, telling clients to reconnect, and in-flight calls finish.
 
 `tierline serve` runs one or more of these under a supervisor (tierline_server.supervisor),
 which owns the port, the metrics endpoint and policy reloads.
@@ -34,6 +34,7 @@ from tierline_server.features.store import FeatureStore
 from tierline_server.metrics import Metrics
 from tierline_server.policy.decider import Decider
 from tierline_server.reloads import Reload
+from tierline_server.shadow import Shadow
 
 log = structlog.get_logger(__name__)
 
@@ -65,9 +66,11 @@ class TierlineServer:
         reload: Reload | None = None,
         *,
         share_port: bool = False,
+        shadow: Decider | None = None,
     ) -> None:
         """``share_port``: listen with SO_REUSEPORT, beside the other workers of a supervisor
-        that claimed the port; otherwise the port is this server's alone.
+        that claimed the port; otherwise the port is this server's alone. ``shadow``: the
+        candidate policy that also decides a share of decisions (config.shadow.share).
 
         Raises SettingError for settings that cannot work together, and for TLS or callers files
         that cannot be used."""
@@ -80,6 +83,11 @@ class TierlineServer:
         self._reload = reload
         self.store = FeatureStore(decider.policy, config.redis, config.near_cache, metrics)
         self.decision_log = DecisionLogWriter.for_config(config, metrics)  # None when off
+        self.shadow = (
+            None
+            if shadow is None
+            else Shadow(decider, shadow, config.shadow.share, metrics, self.decision_log)
+        )
         self.health = health.aio.HealthServicer()
         self.guard = CallGuard(
             Admission(config.max_in_flight, config.max_queue_seconds), metrics, authenticator
@@ -132,7 +140,9 @@ class TierlineServer:
         await self.store.start()
         if self.decision_log is not None:
             self.decision_log.start()
-        decisions = DecisionService(self.decider, self.store, self.metrics, self.decision_log)
+        decisions = DecisionService(
+            self.decider, self.store, self.metrics, self.shadow or self.decision_log
+        )
         services = [
             self.guard.service(
                 ENTITLEMENT,
@@ -199,6 +209,8 @@ class TierlineServer:
         self._stopping.set()
         if self._probe is not None:
             await self._probe
+        if self.shadow is not None:
+            self.shadow.close()  # after the drain, before the log: every decision reaches it
         if self.decision_log is not None:
             await self.decision_log.close()  # after the drain: every decision made is queued
         await self.store.close()

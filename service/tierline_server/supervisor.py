@@ -5,9 +5,10 @@ it by accident), checks the policy, starts the workers and restarts any that die
 /metrics for all of them (prometheus-client's multiprocess mode), and reloads the policy:
 
     SIGHUP, a policy file change (--watch) or a ReloadPolicy call
-      -> compile the candidate here, off the serving path; a bad one changes nothing
-      -> unchanged checksum: nothing to do
-      -> start a new worker per slot on the new policy, wait until each is SERVING
+      -> compile the policy (and the shadow policy, if any) here, off the serving path; a bad
+         one changes nothing
+      -> unchanged checksums: nothing to do
+      -> start a new worker per slot on the new policies, wait until each is SERVING
       -> retire the old ones (they stop listening at once and finish their calls)
 
 so no request fails and memory does not grow with reloads (durable-rules never frees a ruleset,
@@ -48,11 +49,13 @@ from tierline_server.config import ServerConfig, SettingError, check_security, m
 from tierline_server.decisionlog.customers import customer_key
 from tierline_server.features import redis_client
 from tierline_server.metrics import Metrics
+from tierline_server.policy.compiled import Policy
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.errors import Location, PolicyError, PolicyInvalid
 from tierline_server.policy.source import read_policy_source
 from tierline_server.ports import PortClaim, PortInUse
 from tierline_server.reloads import ReloadResult
+from tierline_server.shadow import unread_features
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +111,8 @@ class Supervisor:
         self._backoff = dict.fromkeys(range(config.workers), RESTART_FIRST_SECONDS)
         self._checksum = ""
         self._version = ""
+        self._shadow_checksum = ""
+        """The shadow policy's ('' when there is none)."""
         self._reloading = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._metrics_dir = Path(tempfile.mkdtemp(prefix="tierline-metrics-"))
@@ -130,15 +135,17 @@ class Supervisor:
         try:
             policy = load_policy(self.config.policy_path)
         except PolicyInvalid as invalid:
-            log.error(
-                "not serving",
-                reason=f"the policy at {self.config.policy_path} has errors",
-                errors=[str(error) for error in invalid.errors],
+            return _not_serving(invalid, f"the policy at {self.config.policy_path}")
+        try:
+            shadow = self._load_shadow()
+        except PolicyInvalid as invalid:
+            return _not_serving(
+                invalid, f"the shadow policy at {self.config.shadow.policy} (--shadow-policy)"
             )
-            return 2
         self._http = self._serve_metrics()
         self._checksum, self._version = policy.checksum, policy.version
-        failed = await self._start_generation(policy.checksum)
+        self._shadow_checksum = shadow.checksum if shadow is not None else ""
+        failed = await self._start_generation(self._served)
         if failed:
             log.error("not serving", reason=failed)
             await self._stop_workers(self._workers.values(), "shutdown")
@@ -157,6 +164,7 @@ class Supervisor:
         )
         for event, fields in _exposures(self.config):
             log.warning(event, **fields)
+        self._announce_shadow(policy, shadow)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stopping.set)
@@ -185,18 +193,23 @@ class Supervisor:
             try:
                 policy = load_policy(self.config.policy_path)
             except PolicyInvalid as invalid:
-                return self._rejected(invalid.errors)
-            if policy.checksum == self._checksum:
+                return self._rejected(invalid.errors, "the policy has errors")
+            try:
+                shadow = self._load_shadow()
+            except PolicyInvalid as invalid:
+                return self._rejected(invalid.errors, "the shadow policy has errors")
+            checksums = (policy.checksum, shadow.checksum if shadow is not None else "")
+            if checksums == self._served:
                 log.info("policy unchanged", policy_version=policy.version)
                 return self._unchanged()
             old = list(self._workers.values())
-            failed = await self._start_generation(policy.checksum)
+            failed = await self._start_generation(checksums)
             if failed:
                 new = [w for w in self._workers.values() if w not in old]
                 self._workers = {w.slot: w for w in old}
                 await self._stop_workers(new, "shutdown")
                 problem = PolicyError(Location(self.config.policy_path, 0), "policy", failed)
-                return self._rejected([problem])
+                return self._rejected([problem], "a worker could not start")
             log.info(
                 "policy reloaded",
                 policy=policy.name,
@@ -204,8 +217,10 @@ class Supervisor:
                 checksum=policy.checksum,
                 previous_version=self._version,
             )
-            self._checksum, self._version = policy.checksum, policy.version
+            self._checksum, self._shadow_checksum = checksums
+            self._version = policy.version
             self.metrics.policy_reloads.labels("success").inc()
+            self._announce_shadow(policy, shadow)
             self._in_background(self._stop_workers(old, "retire"))
             # Answer once the old workers no longer take calls: from then on, every new call
             # (this caller's next one included) is decided by the new policy.
@@ -214,36 +229,66 @@ class Supervisor:
             )
             return ReloadResult(True, policy.version, policy.checksum)
 
+    @property
+    def _served(self) -> tuple[str, str]:
+        """The checksums of the policy and the shadow policy ('' without one) being served."""
+        return self._checksum, self._shadow_checksum
+
+    def _load_shadow(self) -> Policy | None:
+        """The shadow policy, compiled (None without one): PolicyInvalid when it has errors."""
+        return load_policy(self.config.shadow.policy) if self.config.shadow.policy else None
+
+    def _announce_shadow(self, live: Policy, shadow: Policy | None) -> None:
+        """Say which shadow policy the workers now evaluate, and what it cannot see."""
+        if shadow is None:
+            return
+        log.info(
+            "shadowing",
+            shadow_policy=shadow.name,
+            shadow_policy_version=shadow.version,
+            share=self.config.shadow.share,
+            policy_version=live.version,
+        )
+        unread = unread_features(live, shadow)
+        if unread:
+            log.warning(
+                "shadow reads defaults",
+                features=unread,
+                reason="the policy does not declare them, so lookups do not read them",
+            )
+
     def _unchanged(self) -> ReloadResult:
         return ReloadResult(False, self._version, self._checksum)
 
-    def _rejected(self, errors: Iterable[PolicyError]) -> ReloadResult:
+    def _rejected(self, errors: Iterable[PolicyError], why: str) -> ReloadResult:
         errors = tuple(errors)
         self.metrics.policy_reloads.labels("rejected").inc()
         log.warning(
             "policy reload rejected",
+            reason=why,
             serving_version=self._version,
             errors=[str(error) for error in errors],
         )
         return ReloadResult(False, self._version, self._checksum, errors)
 
-    async def _start_generation(self, checksum: str) -> str | None:
-        """Start a worker in every slot on the policy ``checksum``; None once all are SERVING,
-        else why one could not start (the others keep running: the caller decides)."""
-        started = [self._start_worker(slot, checksum) for slot in range(self.config.workers)]
+    async def _start_generation(self, checksums: tuple[str, str]) -> str | None:
+        """Start a worker in every slot on the policy and shadow policy of ``checksums``; None
+        once all are SERVING, else why one could not start (the others keep running: the caller
+        decides)."""
+        started = [self._start_worker(slot, checksums) for slot in range(self.config.workers)]
         for new in started:
             self._workers[new.slot] = new
         reasons = await asyncio.gather(*(self._wait_ready(new) for new in started))
         return next((reason for reason in reasons if reason), None)
 
-    def _start_worker(self, slot: int, checksum: str) -> Worker:
+    def _start_worker(self, slot: int, checksums: tuple[str, str]) -> Worker:
         # Two identities per slot, alternating: the old worker of a slot may still be draining
         # while the new one starts, and metrics files stay bounded at two per slot.
         self._generation[slot] += 1
         identity = f"w{slot}{'ab'[self._generation[slot] % 2]}"
         multiprocess.mark_process_dead(identity)  # type: ignore[no-untyped-call]
         ours, theirs = self._context.Pipe()
-        spec = worker.WorkerSpec(identity, checksum)
+        spec = worker.WorkerSpec(identity, checksums[0], checksums[1])
         process = self._context.Process(
             target=worker.run, args=(self.config, spec, theirs), name=f"worker-{identity}"
         )
@@ -345,7 +390,7 @@ class Supervisor:
     def _restart(self, slot: int) -> None:
         if self._stopping.is_set() or self._reloading.locked():
             return  # a reload starts every slot anew; a stopping server needs none
-        self._workers[slot] = self._start_worker(slot, self._checksum)
+        self._workers[slot] = self._start_worker(slot, self._served)
 
     async def _stop_workers(self, workers: Iterable[Worker], how: str) -> None:
         """Tell workers to retire or shut down, and wait until they have exited."""
@@ -369,14 +414,16 @@ class Supervisor:
             await asyncio.wait(late)
 
     async def _watch(self) -> None:
-        path = Path(self.config.policy_path)
+        paths = [Path(self.config.policy_path)]
+        if self.config.shadow.policy:
+            paths.append(Path(self.config.shadow.policy))
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             try:
-                checksum = read_policy_source(path).checksum
+                checksums = [read_policy_source(path).checksum for path in paths]
             except (PolicyError, OSError):
                 continue  # mid-change, or gone for a moment: look again next time
-            if checksum != self._checksum and not self._reloading.locked():
+            if tuple(checksums) != self._served[: len(paths)] and not self._reloading.locked():
                 log.info("policy reload asked", by="watch")
                 await self.reload()
 
@@ -482,6 +529,16 @@ def _cpu_seconds(pid: int | None) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _not_serving(invalid: PolicyInvalid, policy: str) -> int:
+    """Log every error of a policy that keeps the server from starting; the exit status."""
+    log.error(
+        "not serving",
+        reason=f"{policy} has errors",
+        errors=[str(error) for error in invalid.errors],
+    )
+    return 2
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:

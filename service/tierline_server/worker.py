@@ -1,7 +1,8 @@
 """A worker: one serving process started by the supervisor, with its own engine and event loop.
 
-A worker serves one policy for its whole life (durable-rules cannot drop a ruleset, so a reload
-is a new worker, never a new ruleset in an old one). It talks to the supervisor over a pipe:
+A worker serves one policy (and evaluates one shadow policy, when there is one) for its whole
+life (durable-rules cannot drop a ruleset, so a reload is a new worker, never a new ruleset in an
+old one). It talks to the supervisor over a pipe:
 
     worker -> supervisor    ("ready",)              serving
                             ("failed", message)     could not start
@@ -46,6 +47,8 @@ class WorkerSpec:
     number of metrics files stays bounded however many workers come and go)."""
     checksum: str
     """The policy the supervisor checked: the worker refuses to serve any other."""
+    shadow_checksum: str = ""
+    """The shadow policy the supervisor checked ('' when there is none), likewise."""
 
 
 def run(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> None:
@@ -70,16 +73,24 @@ async def _serve(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> No
     try:
         policy = load_policy(config.policy_path)
         decider = Decider(policy)
+        candidate = load_policy(config.shadow.policy) if config.shadow.policy else None
+        shadow = Decider(candidate) if candidate is not None else None
     except (PolicyInvalid, EngineUnavailable) as error:
         pipe.send(("failed", str(error)))
         return
-    if policy.checksum != spec.checksum:
+    checksums = (policy.checksum, candidate.checksum if candidate is not None else "")
+    if checksums != (spec.checksum, spec.shadow_checksum):
         pipe.send(("failed", "the policy files changed while the worker started"))
         return
     link = _SupervisorLink(pipe)
     try:
         server = TierlineServer(
-            config, Metrics(CollectorRegistry()), decider, reload=link.reload, share_port=True
+            config,
+            Metrics(CollectorRegistry()),
+            decider,
+            reload=link.reload,
+            share_port=True,
+            shadow=shadow,
         )
     except SettingError as error:
         pipe.send(("failed", str(error)))

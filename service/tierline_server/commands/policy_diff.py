@@ -16,16 +16,17 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.exceptions import RedisClusterException, RedisError
 from rich.markup import escape
 from rich.table import Table
 
-from tierline_server.commands.options import add_settings, argument, settings_from
+from tierline_server.commands.log_span import add_log_options, counted, read_log
+from tierline_server.commands.options import argument, settings_from
 from tierline_server.commands.output import (
     Update,
     console,
@@ -38,18 +39,11 @@ from tierline_server.commands.output import (
 )
 from tierline_server.config import (
     DEFAULT_POLICY_PATH,
-    INSTANT_RULE,
-    REDIS_TLS,
-    DecisionLogSettings,
     RedisSettings,
-    instant,
     non_negative_int,
 )
-from tierline_server.decisionlog.reader import DecisionLogReader, Entry
-from tierline_server.decisionlog.record import iso_time
 from tierline_server.features.loader import LoadError
 from tierline_server.features.population import Population
-from tierline_server.features.redis_client import writer_client
 from tierline_server.policy.compiled import Policy
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.diff import (
@@ -65,8 +59,6 @@ from tierline_server.policy.inputs import load_contexts, readable_features
 
 POLICY_ENV = "TIERLINE_POLICY"
 """--current defaults to the policy `tierline serve` would serve."""
-PROGRESS_EVERY = 10_000
-"""Inputs replayed between two progress updates."""
 
 
 def register(commands: Any) -> None:
@@ -89,10 +81,6 @@ def register(commands: Any) -> None:
     )
     diff.add_argument("--contexts", type=Path, help="with --population: YAML list of contexts")
     diff.add_argument(
-        "--since", type=argument(instant), help=f"with --from-log: decisions from {INSTANT_RULE}"
-    )
-    diff.add_argument("--until", type=argument(instant), help="with --from-log: up to (now)")
-    diff.add_argument(
         "--examples",
         type=argument(non_negative_int),
         default=DEFAULT_EXAMPLES,
@@ -107,8 +95,7 @@ def register(commands: Any) -> None:
         help="exit 1 when one of these changes appears, comma-separated: "
         + ", ".join(kind.value for kind in Kind),
     )
-    add_settings(diff, RedisSettings, only=("url", "cluster", *REDIS_TLS))
-    add_settings(diff, DecisionLogSettings, only=("stream",))
+    add_log_options(diff)
     diff.set_defaults(handler=diff_command)
 
 
@@ -176,23 +163,12 @@ def _misused(args: argparse.Namespace) -> str:
     return ""
 
 
-T = TypeVar("T")
-
-
-def _counted(items: Iterable[T], report: Callable[[int, T], None]) -> Iterator[T]:
-    """``items``, calling ``report`` with the count so far and the item every PROGRESS_EVERY."""
-    for count, item in enumerate(items, start=1):
-        if count % PROGRESS_EVERY == 0:
-            report(count, item)
-        yield item
-
-
 def _replay_population(
     args: argparse.Namespace, current: Side, candidate: Side, update: Update
 ) -> tuple[DiffReport, dict[str, Any]]:
     contexts = load_contexts(args.contexts)
     population = Population(args.population, [current.policy, candidate.policy])
-    customers = _counted(
+    customers = counted(
         population, lambda count, _: update(population.fraction, f"{count:,} customers")
     )
     inputs = (
@@ -214,17 +190,7 @@ def _replay_population(
 def _replay_log(
     args: argparse.Namespace, current: Side, candidate: Side, update: Update
 ) -> tuple[DiffReport, dict[str, Any]]:
-    until = args.until if args.until is not None else time.time()
-    stream = settings_from(DecisionLogSettings, args).stream
-    with writer_client(settings_from(RedisSettings, args)) as client:
-        reader = DecisionLogReader(client, stream)
-        since = args.since if args.since is not None else 0.0  # default: the whole log
-        start = args.since if args.since is not None else (reader.oldest() or until)
-        span = max(until - start, 1e-3)
-
-        def report_progress(count: int, entry: Entry) -> None:
-            update(min(max((entry.written_at - start) / span, 0.0), 1.0), f"{count:,} decisions")
-
+    with read_log(args, update) as span:
         inputs = (
             ReplayInput(
                 entry.record.outcome.customer_id,
@@ -234,16 +200,10 @@ def _replay_log(
                 degraded=entry.record.degraded,
                 logged=entry.record.decision,
             )
-            for entry in _counted(reader.between(since, until), report_progress)
+            for entry in span.entries
         )
         report = replay(inputs, current.decider, candidate.decider, examples=args.examples)
-    source = {
-        "stream": stream,
-        "since": iso_time(start),
-        "until": iso_time(until),
-        "unreadable": reader.skipped,
-    }
-    return report, source
+    return report, span.describe()
 
 
 # --- the report ---------------------------------------------------------------------------------

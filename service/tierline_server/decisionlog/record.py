@@ -77,7 +77,12 @@ class DecisionRecord:
 
 
 def record_of(
-    request: DecisionRequest, outcome: Outcome, *, batch: bool, customer_hashed: bool = False
+    request: DecisionRequest,
+    outcome: Outcome,
+    *,
+    batch: bool,
+    customer_hashed: bool = False,
+    shadow: Decision | None = None,
 ) -> DecisionRecord:
     """The record of a decision the service made (``outcome`` names the customer as logged)."""
     return DecisionRecord(
@@ -87,6 +92,7 @@ def record_of(
         outcome=outcome,
         customer_hashed=customer_hashed,
         caller=request.caller,
+        shadow=shadow,
     )
 
 

@@ -14,6 +14,9 @@ When Redis fails, the batch is kept and retried with backoff; a decision still u
 while the queue is full. Nothing but this task ever waits for Redis. The stream is the script's
 one key, so a Redis Cluster serves it from one node. Writes are at least once: a batch that
 failed part-way is written again whole, so a reader may meet one decision twice (same id).
+
+A decision that the shadow policy decided otherwise is kept whatever the sampling: differences
+are what shadowing is for, and they are few.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from tierline_server.decisions import DecisionRequest, Outcome
 from tierline_server.features import redis_client
 from tierline_server.ids import decision_time
 from tierline_server.metrics import DECISION_LOG_DROPS, Metrics
+from tierline_server.policy.domain import Decision
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +87,7 @@ class DecisionLogWriter:
         self._max_age_seconds = settings.max_age_seconds
         self._retry_seconds = settings.retry_seconds
         self._names = names
-        self._queue: deque[tuple[DecisionRequest, Outcome, bool]] = deque()
+        self._queue: deque[tuple[DecisionRequest, Outcome, bool, Decision | None]] = deque()
         self._pending: list[tuple[float, bytes]] = []
         """Encoded decisions of the batch being written: (when made, JSON)."""
         self._client = redis_client.background_client(redis)
@@ -109,15 +113,22 @@ class DecisionLogWriter:
             return None
         return cls(settings, config.redis, metrics, CustomerNames(customer_key(settings)))
 
-    def append(self, request: DecisionRequest, outcome: Outcome, *, batch: bool) -> None:
-        """Queue a decision (if sampled); returns at once, never raises."""
+    def append(
+        self,
+        request: DecisionRequest,
+        outcome: Outcome,
+        *,
+        batch: bool,
+        shadow: Decision | None = None,
+    ) -> None:
+        """Queue a decision (if sampled, or ``shadow`` differs); returns at once, never raises."""
         share = self._sample_batch if batch else self._sample_decide
-        if share < 1.0 and random.random() >= share:
+        if shadow is None and share < 1.0 and random.random() >= share:
             return
         if len(self._queue) + len(self._pending) >= self._limit:
             self._dropped["queue_full"].inc()
             return
-        self._queue.append((request, outcome, batch))
+        self._queue.append((request, outcome, batch, shadow))
 
     def start(self) -> None:
         """Start writing in the background (call on the running event loop)."""
@@ -160,21 +171,22 @@ class DecisionLogWriter:
         """Encode queued decisions into the batch, up to WRITE_BATCH."""
         encoded = 0
         while self._queue and len(self._pending) < WRITE_BATCH:
-            request, outcome, batch = self._queue.popleft()
-            self._pending.append(self._encode(request, outcome, batch))
+            self._pending.append(self._encode(*self._queue.popleft()))
             encoded += 1
             if encoded % ENCODE_CHUNK == 0:
                 await asyncio.sleep(0)  # a request due now must not wait behind the batch
 
     def _encode(
-        self, request: DecisionRequest, outcome: Outcome, batch: bool
+        self, request: DecisionRequest, outcome: Outcome, batch: bool, shadow: Decision | None
     ) -> tuple[float, bytes]:
         hashed = self._names.hashed
         if hashed:
             outcome = dataclasses.replace(
                 outcome, customer_id=self._names.name(outcome.customer_id)
             )
-        entry = record.record_of(request, outcome, batch=batch, customer_hashed=hashed)
+        entry = record.record_of(
+            request, outcome, batch=batch, customer_hashed=hashed, shadow=shadow
+        )
         return entry.made_at, record.encode(entry)
 
     async def _write(self) -> bool:

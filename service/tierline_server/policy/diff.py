@@ -14,8 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tierline_server.policy.compiled import Policy
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.domain import Context, Decision, Perk, Routing, Sla
+from tierline_server.policy.merge import BASELINE
 
 COMPARISON_MEMO_SIZE = 65_536
 DEFAULT_EXAMPLES = 3
@@ -134,6 +136,30 @@ class Comparison:
         if after == candidate_baseline and before != current_baseline:
             kinds.add(Kind.TO_BASELINE)
         return Change(frozenset(kinds), granted, lost, revalued)
+
+
+class RulesBehind:
+    """The rules behind a change between a current and a candidate policy's decisions.
+
+    A rule is behind a change when it matched under one policy only, or under both with another
+    grant or revocation in each. When no rule is, the baselines differ (or the order of rules
+    does, which breaks routing ties): BASELINE stands for that.
+    """
+
+    def __init__(self, current: Policy, candidate: Policy) -> None:
+        before = {rule.id: (rule.grant, rule.revoke) for rule in current.rules}
+        after = {rule.id: (rule.grant, rule.revoke) for rule in candidate.rules}
+        self._regranted = frozenset(
+            rule_id for rule_id in before.keys() & after.keys() if before[rule_id] != after[rule_id]
+        )
+        self.rule_ids: tuple[str, ...] = (*dict.fromkeys([*before, *after]), BASELINE)
+        """Every rule id either policy has, and BASELINE: what ``__call__`` can answer."""
+
+    def __call__(self, current: Decision, candidate: Decision) -> tuple[str, ...]:
+        """The ids of the rules behind the change from ``current`` to ``candidate``."""
+        before, after = set(current.matched_rules), set(candidate.matched_rules)
+        behind = (before ^ after) | (before & after & self._regranted)
+        return tuple(sorted(behind)) or (BASELINE,)
 
 
 def _sla_moves(before: Sla, after: Sla) -> tuple[bool, bool]:

@@ -67,8 +67,10 @@ class Parity:
     """The policy declares channel parity (a violation is then a broken guarantee)."""
     channels: int
     customers: int
+    """Customers compared: those who had one interaction on several channels (with a mix of
+    several channels, every customer)."""
     comparisons: int
-    """Customers times interactions, each compared across every channel."""
+    """Interactions compared across channels, counted once per customer."""
     violations: int
     """Customers treated differently on some channel in some interaction."""
     by_tier: Breakdown
@@ -196,7 +198,7 @@ def _means(
     decisions: Counter[tuple[str, ...]] = Counter()
     overall: dict[str, float] = defaultdict(float)
     for group in treatment.groups:
-        for context, decision in zip(treatment.mix.contexts, group.decisions, strict=True):
+        for context, decision in treatment.decided(group):
             added = [(column, amount * group.customers) for column, amount in measure(decision)]
             for row in grouping.rows(group):
                 key = (row, context.channel) if by_channel else (row,)
@@ -242,7 +244,12 @@ def levels_by_channel(treatment: Treatment) -> Breakdown:
     for (tier, _), shares in zip(table.rows, table.values, strict=True):
         seen[tier].add(shares)
     differing = [tier for tier, kinds in seen.items() if len(kinds) > 1]
-    if differing:
+    if differing and treatment.log is not None:
+        reading = (
+            f"Service levels differ by channel for {', '.join(differing)}: in real traffic each "
+            "channel carries interactions of its own (parity compares like with like)."
+        )
+    elif differing:
         reading = f"Service levels differ by channel for {', '.join(differing)} (see parity)."
     else:
         reading = f"Every tier gets the same service levels on all {len(treatment.mix.channels)} "
@@ -364,56 +371,79 @@ def entitlement(decision: Decision) -> Entitlement:
 
 
 def parity(treatment: Treatment) -> Parity:
-    """For each customer and interaction, whether every channel gets the same entitlement."""
+    """For each customer and each interaction it had on several channels, whether every channel
+    got the same entitlement (a population crossed with the mix: every interaction, on all the
+    mix's channels)."""
     violating: Counter[str] = Counter()
-    customers: Counter[str] = Counter()
+    compared: Counter[str] = Counter()
     examples: list[ParityExample] = []
-    interactions = 0
+    comparisons = 0
+    channels = len(treatment.mix.channels)
+    on_every_channel = True  # whether each comparison spans all the channels
     for group in treatment.groups:
-        customers[group.tier] += group.customers
         by_interaction: dict[str, dict[Entitlement, list[str]]] = defaultdict(dict)
-        for context, decision in zip(treatment.mix.contexts, group.decisions, strict=True):
+        for context, decision in treatment.decided(group):
             seen = by_interaction[interaction_text(context)]
             seen.setdefault(entitlement(decision), []).append(context.channel)
-        interactions = len(by_interaction)
-        broken = [(text, seen) for text, seen in by_interaction.items() if len(seen) > 1]
+        spans = {
+            text: {channel for on in seen.values() for channel in on}
+            for text, seen in by_interaction.items()
+        }
+        checked = [text for text, on in spans.items() if len(on) > 1]
+        if not checked:
+            continue
+        compared[group.tier] += group.customers
+        comparisons += group.customers * len(checked)
+        on_every_channel = on_every_channel and all(
+            len(spans[text]) == channels for text in checked
+        )
+        broken = [(text, by_interaction[text]) for text in checked if len(by_interaction[text]) > 1]
         if not broken:
             continue
         violating[group.tier] += group.customers
         if len(examples) < PARITY_EXAMPLES:
             text, seen = broken[0]
-            kinds = tuple(f"{', '.join(on)}: {entitlement_text(kind)}" for kind, on in seen.items())
+            kinds = tuple(
+                f"{', '.join(dict.fromkeys(on))}: {entitlement_text(kind)}"
+                for kind, on in seen.items()
+            )
             examples.append(ParityExample(group.tier, group.customers, group.examples, text, kinds))
-    tiers = tuple(tier for tier in by_tier(treatment).order if customers[tier])
+    tiers = tuple(tier for tier in by_tier(treatment).order if compared[tier])
     by_tier_table = Breakdown(
         rows=tuple((tier,) for tier in tiers),
         columns=("same on every channel", "differs by channel"),
         values=tuple(
             (
-                _share(customers[tier] - violating[tier], customers[tier]),
-                _share(violating[tier], customers[tier]),
+                _share(compared[tier] - violating[tier], compared[tier]),
+                _share(violating[tier], compared[tier]),
             )
             for tier in tiers
         ),
-        totals=tuple(customers[tier] for tier in tiers),
+        totals=tuple(compared[tier] for tier in tiers),
         unit="share of customers",
         reading="",
     )
-    total = treatment.customers
+    total = compared.total()
     violations = violating.total()
-    channels = len(treatment.mix.channels)
-    comparisons = total * interactions
     if channels < 2:
-        reading = "The mix has one channel: channel parity is not checked."
-    elif violations == 0:
+        reading = "Decisions on one channel only: channel parity is not checked."
+    elif not total:
+        reading = "No customer had one interaction on two channels: channel parity is not checked."
+    elif violations:
+        reading = (
+            f"{violations:,} violations: {percent(violations / total)} of customers get a "
+            "different service level, SLA or perks depending on the channel."
+        )
+    elif on_every_channel and total == treatment.customers:
         reading = (
             f"0 violations: service level, SLA and perks are the same on all {channels} "
             f"channels for all {total:,} customers ({comparisons:,} comparisons)."
         )
     else:
         reading = (
-            f"{violations:,} violations: {percent(violations / total)} of customers get a "
-            "different service level, SLA or perks depending on the channel."
+            "0 violations: service level, SLA and perks are the same on every channel for all "
+            f"{total:,} customers who had one interaction on several ({comparisons:,} "
+            "comparisons)."
         )
     return Parity(
         guaranteed=treatment.policy.channel_parity,

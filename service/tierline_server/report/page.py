@@ -54,7 +54,7 @@ SECTIONS = (
     Section(
         "levels",
         "Service levels",
-        "Which service level does each tier get, over every interaction of the mix?",
+        "Which service level does each tier get, over all of its decisions?",
         (
             ChartSpec(
                 "levels-by-tier",
@@ -173,8 +173,9 @@ SECTIONS = (
 )
 
 
-def render(reports: Sequence[Report], *, population: str) -> str:
-    """The page for one report, or two side by side (current, then candidate)."""
+def render(reports: Sequence[Report], *, population: str = "") -> str:
+    """The page for one report, or two side by side (current, then candidate); ``population``
+    names the population file (a report of the decision log says what it replayed itself)."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("tierline_server.report"),
         autoescape=True,
@@ -208,6 +209,7 @@ def render(reports: Sequence[Report], *, population: str) -> str:
         sections=SECTIONS,
         drawn=drawn,
         population=population,
+        log=reports[0].treatment.log,
         mix=mix,
         interactions=interactions,
         cohorts=cohorts,

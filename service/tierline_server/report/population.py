@@ -16,7 +16,7 @@ each context: a few thousand engine calls, whatever the population's size.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,37 @@ def treat(
     return treatments, timing
 
 
+@dataclass(frozen=True)
+class Profile:
+    """A customer as the figures see it under one policy: what the rules see of its features,
+    its tier (as the decider reports it), the mix's cohorts it is in, and its value."""
+
+    facts: Facts
+    tier: str
+    cohorts: frozenset[str]
+    value: float
+
+
+class Profiler:
+    """Profiles customers from their typed features, for one policy and mix; raises MixError
+    when the mix does not fit the policy."""
+
+    def __init__(self, policy: Policy, mix: Mix) -> None:
+        self._cohorts = cohort_conditions(mix, policy)
+        self._defaults = {name: spec.default for name, spec in policy.features.items()}
+        self._value = mix.value_feature
+
+    def profile(self, features: Mapping[str, Any]) -> Profile:
+        """The profile of a customer with these typed features (empty: an unknown customer)."""
+        facts = Facts({**self._defaults, **features}, frozenset(features))
+        # A customer without features is unknown, whatever the tier feature's default.
+        tier = str(facts.values.get(TIER_FEATURE, UNKNOWN_TIER)) if features else UNKNOWN_TIER
+        cohorts = frozenset(
+            name for name, condition in self._cohorts.items() if conditions.holds(condition, facts)
+        )
+        return Profile(facts, tier, cohorts, float(facts.values[self._value]))
+
+
 @dataclass
 class _Members:
     """A group while the file streams: one customer to decide for all, and everyone's value."""
@@ -107,25 +138,19 @@ class _Grouping:
     def __init__(self, policy: Policy, mix: Mix) -> None:
         self.policy = policy
         self.mix = mix
-        self._cohorts = cohort_conditions(mix, policy)
-        self._defaults = {name: spec.default for name, spec in policy.features.items()}
+        self._profiler = Profiler(policy, mix)
         # What the rules read of a customer: the comparisons on features.
         self._comparisons = Comparisons(policy.rules, reads=lambda name: not is_context_field(name))
         self._groups: dict[tuple[Any, ...], _Members] = {}
 
     def add(self, customer_id: str, features: dict[str, Any]) -> None:
         """Count a customer (its typed features under this policy) in its group."""
-        facts = Facts({**self._defaults, **features}, frozenset(features))
-        # The tier as the decider reports it: a customer without features is unknown.
-        tier = str(facts.values.get(TIER_FEATURE, UNKNOWN_TIER)) if features else UNKNOWN_TIER
-        cohorts = frozenset(
-            name for name, condition in self._cohorts.items() if conditions.holds(condition, facts)
-        )
-        signature = (tier, cohorts, self._comparisons.outcomes(facts))
+        profile = self._profiler.profile(features)
+        signature = (profile.tier, profile.cohorts, self._comparisons.outcomes(profile.facts))
         members = self._groups.get(signature)
         if members is None:
-            members = self._groups[signature] = _Members(features, tier, cohorts)
-        members.values.append(float(facts.values[self.mix.value_feature]))
+            members = self._groups[signature] = _Members(features, profile.tier, profile.cohorts)
+        members.values.append(profile.value)
         if len(members.examples) < EXAMPLES_PER_GROUP:
             members.examples.append(customer_id)
 

@@ -1,15 +1,18 @@
 """What a policy did to a population: the one input of every figure.
 
-A population file crossed with a context mix yields a Treatment (tierline_server.report.population).
-So could a decision log: each logged customer a group of one, with the decisions it was given.
+A population file crossed with a context mix yields a Treatment (tierline_server.report.population):
+every customer decided in every context of the mix. So does the decision log
+(tierline_server.report.logged): each logged customer a group of one, decided again in the
+contexts it was logged in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tierline_server.policy.compiled import Policy
-from tierline_server.policy.domain import Decision
+from tierline_server.policy.domain import Context, Decision
 from tierline_server.report.mix import Mix
 
 
@@ -21,11 +24,13 @@ class Group:
     cohorts: frozenset[str]
     """The mix's cohorts these customers are in."""
     decisions: tuple[Decision, ...]
-    """One per context of the mix, in the mix's order."""
+    """One per context (see ``contexts``), in their order."""
     values: tuple[float, ...]
     """Each customer's value (the mix's ``value_feature``): the group's size is its length."""
     examples: tuple[str, ...]
     """The ids of a few of its customers."""
+    contexts: tuple[Context, ...] | None = None
+    """The context of each decision; None: each of the mix's contexts, in the mix's order."""
 
     @property
     def customers(self) -> int:
@@ -46,6 +51,8 @@ class Treatment:
     """Rows of the population that could not be read with this policy's features."""
     rejects: tuple[str, ...] = ()
     """The first few of them, as ``line N: reason``."""
+    log: LogSpan | None = None
+    """The part of the decision log replayed; None: a population file crossed with the mix."""
 
     @property
     def customers(self) -> int:
@@ -54,5 +61,27 @@ class Treatment:
 
     @property
     def decisions(self) -> int:
-        """Decisions the figures count: every customer in every context."""
-        return self.customers * len(self.mix.contexts)
+        """Decisions the figures count: every customer of each group in each of its contexts."""
+        return sum(group.customers * len(group.decisions) for group in self.groups)
+
+    def decided(self, group: Group) -> Iterator[tuple[Context, Decision]]:
+        """Each decision of ``group`` with the context it was made in."""
+        contexts = self.mix.contexts if group.contexts is None else group.contexts
+        return zip(contexts, group.decisions, strict=True)
+
+
+@dataclass(frozen=True)
+class LogSpan:
+    """The decisions of the log that a Treatment replayed."""
+
+    stream: str
+    since: str
+    """When the first decision of the span could have been made (ISO 8601, UTC)."""
+    until: str
+    logged: int
+    """Logged decisions replayed."""
+    unreadable: int = 0
+    """Entries of the stream in the span that were not decision records (left out)."""
+    decided_otherwise: int = 0
+    """Logged decisions this policy decides otherwise for the customer than the service did:
+    the log was written by another policy (or version)."""

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import shutil
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from functools import cache
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -113,19 +111,6 @@ def write_log(
             await wait_until(lambda: written(metrics) == len(decided))
 
     asyncio.run(scenario())
-
-
-def raised_threshold(directory: Path) -> Path:
-    """A copy of the default policy where free shipping starts at 75.00, not 50.00 (version
-    2026.12.0), in ``directory``."""
-    candidate = Path(shutil.copytree(DEFAULT_POLICY_DIR, directory / "candidate"))
-    rules = candidate / "entitlements.yaml"
-    rules.write_text(
-        rules.read_text().replace("order_value: {gte: {EUR: 50,", "order_value: {gte: {EUR: 75,")
-    )
-    header = candidate / "policy.yaml"
-    header.write_text(header.read_text().replace('version: "2026.11.1"', 'version: "2026.12.0"'))
-    return candidate
 
 
 def stored(url: str, stream: str = STREAM) -> list[DecisionRecord]:

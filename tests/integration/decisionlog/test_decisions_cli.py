@@ -14,8 +14,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from log_support import CONTEXTS, decision, decisions, raised_threshold, write_log
+from log_support import CONTEXTS, decision, decisions, write_log
 from support.paths import REPO
+from support.policies import raised_threshold
 from tierline_server.cli import main
 from tierline_server.commands.decisions import CSV_COLUMNS
 from tierline_server.decisionlog.customers import CustomerNames

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from log_support import decisions, raised_threshold, write_log
+from log_support import decisions, write_log
 from support.paths import DEFAULT_POLICY_DIR
+from support.policies import raised_threshold
 from tierline_server.cli import main
 from tierline_server.features import demo
 from tierline_server.features.loader import InputFormat, RowChecker, read_records

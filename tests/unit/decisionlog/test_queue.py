@@ -70,6 +70,18 @@ def test_each_method_has_its_own_share() -> None:
     assert dropped(metrics, "queue_full") == 0
 
 
+def test_a_decision_the_shadow_policy_decided_otherwise_is_kept_whatever_the_share() -> None:
+    log, metrics = writer(sample_decide=0.0, sample_batch=0.0)
+    made = outcome()
+
+    log.append(REQUEST, made, batch=False)
+    log.append(REQUEST, made, batch=True)
+    log.append(REQUEST, made, batch=False, shadow=made.decision)
+    log.append(REQUEST, made, batch=True, shadow=made.decision)
+
+    assert queued(metrics) == 2
+
+
 def test_a_share_between_keeps_about_that_share() -> None:
     log, metrics = writer(sample_decide=0.25, queue_size=100_000)
     made = outcome()

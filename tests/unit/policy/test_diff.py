@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from policy_support import context, decider_for
-from tierline_server.policy.diff import Comparison, Kind, ReplayInput, replay
+from policy_support import context, decider_for, policy_text
+from tierline_server.policy.compiler import compile_policy_text
+from tierline_server.policy.decider import Decider
+from tierline_server.policy.diff import Comparison, Kind, ReplayInput, RulesBehind, replay
 
 CURRENT = """
 - id: gold-care
@@ -137,3 +139,34 @@ def test_degraded_inputs_replay_degraded() -> None:
     )
 
     assert report.changed == 0  # without features, neither policy grants the gold care
+
+
+def rules_behind(candidate: str, features: dict[str, Any], **ctx: Any) -> tuple[str, ...]:
+    """The rules behind the change from CURRENT to ``candidate`` for one input."""
+    before, after = decider_for(CURRENT), decider_for(candidate)
+    behind = RulesBehind(before.policy, after.policy)
+    return behind(before.decide(features, context(**ctx)), after.decide(features, context(**ctx)))
+
+
+def test_a_rule_that_matches_under_one_policy_only_is_behind_the_change() -> None:
+    raised = CURRENT.replace("gte: {EUR: 50}", "gte: {EUR: 75}")
+
+    assert rules_behind(raised, {}, order_value=6000, currency="EUR") == ("big-order",)
+
+
+def test_a_rule_that_matches_under_both_with_another_grant_is_behind_the_change() -> None:
+    regranted = CURRENT.replace("percent: 10", "percent: 15")
+
+    # big-order matches under both policies alike: only the rule whose grant changed counts.
+    assert rules_behind(regranted, GOLD, order_value=6000, currency="EUR") == ("gold-care",)
+
+
+def test_without_a_rule_behind_it_a_change_is_the_baselines() -> None:
+    current = decider_for(CURRENT)
+    candidate = Decider(
+        compile_policy_text(policy_text(CURRENT).replace("queue: general", "queue: front-desk"))
+    )
+    behind = RulesBehind(current.policy, candidate.policy)
+
+    assert behind(current.decide({}, context()), candidate.decide({}, context())) == ("baseline",)
+    assert behind.rule_ids == ("gold-care", "big-order", "baseline")

@@ -112,6 +112,11 @@ def test_compare_draws_a_candidate_beside_the_policy(
         (["{population}", "--mix", "missing.yaml"], "invalid mix: missing.yaml: cannot read"),
         (["{population}", "--policy", "missing/"], "missing"),
         (["{population}", "--format", "jsonl"], "no customer of"),
+        ([], "give a population file or --from-log"),
+        (["{population}", "--from-log"], "give a population file or --from-log"),
+        (["{population}", "--since", "1d"], "--since and --until go with --from-log"),
+        (["--from-log", "--keep-tier"], "--format and --keep-tier go with a population file"),
+        (["--from-log", "--redis-url", "redis://127.0.0.1:1/0"], "Redis error"),
     ],
 )
 def test_bad_input_is_one_message_and_no_page(
