@@ -12,7 +12,8 @@ Credentials before the request is parsed, and asks ``Authenticator.authenticate(
 credentials)`` for the Identity, or gets Unauthenticated (no or unknown credentials) or
 PermissionDenied (a known caller without the method's permission). Once the request is parsed,
 ``check_explain`` refuses an explanation to a caller without ``explain``. Every refusal is
-counted by method and reason and logged with the peer's address and the caller's name, never with the credential.
+counted by method and reason and logged with the peer's address and the caller's name, never
+with the credential.
 
 Tokens are kept as SHA-256 hashes only. A presented token is hashed and compared with every
 known hash with hmac.compare_digest, so neither the file nor the time a refusal takes tells how
