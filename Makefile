@@ -99,19 +99,21 @@ PROTO_OUT := clients/python
 PROTO_FILES := $(sort $(wildcard $(PROTO_DIR)/tierline/*/*.proto))
 # Packages that hold generated code only (besides a hand-written __init__.py): tierline/v1 ...
 PROTO_PACKAGES := $(sort $(patsubst $(PROTO_DIR)/%/,%,$(dir $(PROTO_FILES))))
-# protoc-gen OUT_DIR: the _pb2.py, _pb2_grpc.py and _pb2.pyi of every proto file, into OUT_DIR.
+# protoc-gen OUT_DIR: the _pb2.py, _pb2_grpc.py and _pb2.pyi of every proto file, and its
+# Connect (HTTP) stubs _connect.py for google.protobuf messages, into OUT_DIR.
 # The second include is google/protobuf/*.proto (Timestamp) as shipped with grpcio-tools.
 protoc-gen = $(BIN)/python -m grpc_tools.protoc --proto_path=$(PROTO_DIR) \
 	--proto_path="$$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
+	--plugin=protoc-gen-connectrpc=$(BIN)/protoc-gen-connectrpc --connectrpc_out=protobuf=google:$(1) \
 	--python_out=$(1) --grpc_python_out=$(1) --pyi_out=$(1) $(PROTO_FILES)
 # The default tools come from .venv (set up on demand); with BIN=/other/bin they are used as they are.
 PROTO_DEPS := $(if $(filter $(VENV)/bin,$(BIN)),$(STAMP))
 
 .PHONY: proto proto-check
 
-proto: $(PROTO_DEPS) ## Regenerate the Python stubs from proto/
+proto: $(PROTO_DEPS) ## Regenerate the Python stubs (gRPC and Connect) from proto/
 	$(BIN)/buf lint $(PROTO_DIR)
-	rm -f $(foreach p,$(PROTO_PACKAGES),$(PROTO_OUT)/$(p)/*_pb2.py $(PROTO_OUT)/$(p)/*_pb2_grpc.py $(PROTO_OUT)/$(p)/*_pb2.pyi)
+	rm -f $(foreach p,$(PROTO_PACKAGES),$(PROTO_OUT)/$(p)/*_pb2.py $(PROTO_OUT)/$(p)/*_pb2_grpc.py $(PROTO_OUT)/$(p)/*_pb2.pyi $(PROTO_OUT)/$(p)/*_connect.py)
 	$(call protoc-gen,$(PROTO_OUT))
 
 proto-check: $(PROTO_DEPS) ## Fail when the committed stubs differ from what proto/ generates

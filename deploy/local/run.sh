@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: a private redis-server with demo customers, the default policy, the service
-# listening on 127.0.0.1 only, without authentication (a laptop's try, never a network's: see
-# docs/security.md). Ctrl-C stops everything. Set TIERLINE_REDIS_URL to use an existing Redis
-# instead.
+# listening on 127.0.0.1 only (gRPC on 50051, HTTP and JSON on 8080), without authentication (a
+# laptop's try, never a network's: see docs/security.md). Ctrl-C stops everything. Set
+# TIERLINE_REDIS_URL to use an existing Redis instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-.venv/bin}
@@ -41,6 +41,8 @@ fi
 "$BIN/tierline" features demo --count "$CUSTOMERS" --seed 7 --out "$workdir/customers.csv"
 "$BIN/tierline" features load "$workdir/customers.csv"
 
+HTTP_LISTEN=${TIERLINE_HTTP_LISTEN:-127.0.0.1:8080}
+
 cat <<TEXT
 
 Tierline is starting with the default policy (rules/), WITHOUT AUTHENTICATION, listening on
@@ -56,11 +58,16 @@ In another terminal, point the tierline command at that Redis, then try it:
   $BIN/tierline decide someone-new --channel mobile-app --intent purchase --order-value 8000 --currency JPY --json
   curl -s localhost:${TIERLINE_METRICS_PORT:-9464}/metrics | grep tierline_decisions_total
 
+The same decisions over HTTP and JSON (Connect), for curl, flow builders and browsers:
+
+  curl -s http://$HTTP_LISTEN/tierline.v1.EntitlementService/Decide -H 'content-type: application/json' \
+    -d '{"customerId": "c000001", "context": {"channel": "CHANNEL_PHONE", "intent": "cancel"}}'
+
 Ctrl-C stops the service and the Redis started for it.
 
 TEXT
 # Not exec: the EXIT trap must still stop Redis after the service has drained.
-"$BIN/tierline" serve --listen 127.0.0.1:50051 --insecure-no-auth &
+"$BIN/tierline" serve --listen 127.0.0.1:50051 --http-listen "$HTTP_LISTEN" --insecure-no-auth &
 server_pid=$!
 trap 'kill -TERM "$server_pid" 2>/dev/null || true' INT TERM
 wait "$server_pid" || true

@@ -136,6 +136,21 @@ def optional_listen_address(text: str) -> str:
     return text and listen_address(text)
 
 
+ORIGIN_PATTERN = re.compile(r"https?://[^/\s*]+")
+
+
+def origins(text: str) -> tuple[str, ...]:
+    """'' (none), or comma-separated origins as browsers send them: scheme://host[:port]."""
+    given = tuple(origin.strip().rstrip("/") for origin in text.split(",") if origin.strip())
+    for origin in given:
+        if not ORIGIN_PATTERN.fullmatch(origin):
+            raise ValueError(
+                f"names {origin!r}: each origin must be http:// or https:// and a host (with its "
+                "port, if not the scheme's), e.g. https://shop.example.com, without a path"
+            )
+    return given
+
+
 def metrics_address(text: str) -> str:
     """host:port, or :port for the gRPC listener's host."""
     return text if text.startswith(":") and port(text[1:]) >= 0 else listen_address(text)
@@ -517,6 +532,37 @@ class ShadowSettings:
     )
 
 
+DEFAULT_HTTP_READ_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP listener: Connect (JSON or binary protobuf) and gRPC-Web beside gRPC."""
+
+    listen: str = setting(
+        "",
+        "--http-listen",
+        "host:port of the HTTP listener: the Connect protocol (JSON or binary protobuf, HTTP/1.1 "
+        "and HTTP/2), gRPC-Web, GET /healthz and /readyz; the same callers, limits and TLS as "
+        "gRPC (port 0: any free port); '' = none",
+        optional_listen_address,
+    )
+    read_timeout_seconds: float = setting(
+        DEFAULT_HTTP_READ_TIMEOUT_SECONDS,
+        "--http-read-timeout",
+        "seconds an HTTP request may take to arrive whole (its headers, then its body), and an "
+        "idle connection stays open; a slower client is refused",
+        seconds,
+    )
+    cors_origins: tuple[str, ...] = setting(
+        (),
+        "--http-cors-origins",
+        "comma-separated origins whose browser pages may call the HTTP listener (CORS), e.g. "
+        "https://shop.example.com; '' = none",
+        origins,
+    )
+
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_POLICY_PATH = "rules"
 DEFAULT_METRICS_PORT = 9464
@@ -557,6 +603,7 @@ class ServerConfig:
     near_cache: NearCacheSettings = dataclasses.field(default_factory=NearCacheSettings)
     decision_log: DecisionLogSettings = dataclasses.field(default_factory=DecisionLogSettings)
     shadow: ShadowSettings = dataclasses.field(default_factory=ShadowSettings)
+    http: HttpSettings = dataclasses.field(default_factory=HttpSettings)
     workers: int = setting(
         DEFAULT_WORKERS,
         "--workers",
@@ -669,6 +716,20 @@ def check_security(config: ServerConfig) -> None:
         raise SettingError(
             "--enable-admin needs --auth-file: PolicyAdminService is never open to anonymous "
             "callers (--insecure-no-auth)"
+        )
+
+
+HTTP_MIN_PYTHON = (3, 11)
+"""The Connect runtime (connectrpc) needs Python 3.11; gRPC alone runs on 3.10."""
+
+
+def check_http(config: ServerConfig) -> None:
+    """Raise SettingError when the HTTP listener is asked for where it cannot run."""
+    if config.http.listen and sys.version_info < HTTP_MIN_PYTHON:
+        raise SettingError(
+            f"--http-listen needs Python {'.'.join(map(str, HTTP_MIN_PYTHON))} or newer (the "
+            f"Connect runtime does); this is {sys.version_info.major}.{sys.version_info.minor}: "
+            "serve gRPC only, or run on a newer Python"
         )
 
 

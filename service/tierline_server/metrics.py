@@ -34,6 +34,9 @@ DECISION_OUTCOMES = ("ok", "degraded", "invalid", "refused", "shed", "abandoned"
 """refused: unauthenticated or not permitted; shed: refused at once under overload; abandoned:
 the caller cancelled or its deadline passed."""
 RPC_METHODS = (*DECISION_METHODS, "GetPolicy", "ValidatePolicy", "ReloadPolicy")
+PROTOCOLS = ("grpc", "connect", "grpc_web")
+"""How a call reached the service: gRPC, or over the HTTP listener the Connect protocol (JSON or
+binary protobuf) or gRPC-Web."""
 RELOAD_RESULTS = ("success", "rejected")
 AUTH_REFUSALS = (
     "no_credentials",
@@ -139,9 +142,10 @@ class Metrics:
         )
         self.rpcs = Counter(
             "tierline_rpcs_total",
-            "RPCs answered, by method and gRPC status code: what callers saw, shed load "
-            "(RESOURCE_EXHAUSTED) and abandoned calls (CANCELLED, DEADLINE_EXCEEDED) included.",
-            ["method", "code"],
+            "RPCs answered, by method, gRPC status code (the Connect code of an HTTP call is its "
+            "twin) and protocol: what callers saw, shed load (RESOURCE_EXHAUSTED) and abandoned "
+            "calls (CANCELLED, DEADLINE_EXCEEDED) included.",
+            ["method", "code", "protocol"],
             registry=registry,
         )
         self.auth_refusals = Counter(
@@ -252,7 +256,8 @@ class Metrics:
             self.policy_reloads.labels(result)
         for method in RPC_METHODS:
             for code in ("OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"):
-                self.rpcs.labels(method, code)
+                for protocol in PROTOCOLS:
+                    self.rpcs.labels(method, code, protocol)
             for reason in AUTH_REFUSALS:
                 self.auth_refusals.labels(method, reason)
         for reason in DECISION_LOG_DROPS:

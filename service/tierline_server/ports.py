@@ -1,4 +1,5 @@
-"""Claiming the gRPC port for one `tierline serve`, whose workers then share it.
+"""Claiming the ports of one `tierline serve` (gRPC, and HTTP when it listens), whose workers
+then share them.
 
 Workers listen with SO_REUSEPORT so that the kernel spreads connections over them; but then any
 other process of the same user could listen on the port too, and two servers with different
@@ -17,36 +18,44 @@ class PortInUse(Exception):
     """The address is taken (by another server, or another program)."""
 
 
+def bound_socket(
+    listen: str, flag: str, *, reuse_port: bool, reuse_address: bool = True
+) -> socket.socket:
+    """A TCP socket bound to ``listen`` (host:port; port 0: a free port), not yet listening;
+    with ``reuse_port``, beside the other workers of a supervisor that claimed the port.
+    PortInUse, naming ``flag``, when the address cannot be had."""
+    host, _, port_text = listen.rpartition(":")
+    family = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
+    bound = socket.socket(family, socket.SOCK_STREAM)
+    if reuse_address:
+        # Connections of a server that just stopped (TIME_WAIT) do not count; a listening
+        # socket, or a claim (which does not set it), does.
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        bound.bind((host.strip("[]"), int(port_text)))
+    except OSError as error:
+        bound.close()
+        raise PortInUse(
+            f"{flag} {listen}: cannot bind ({error.strerror}): another server or program "
+            "is using it; choose another port or stop it"
+        ) from None
+    return bound
+
+
 class PortClaim:
     """Holds ``host:port`` for this server's workers (port 0: a free port, chosen now)."""
 
-    def __init__(self, listen: str) -> None:
-        host, _, port_text = listen.rpartition(":")
+    def __init__(self, listen: str, flag: str = "--listen") -> None:
+        host = listen.rpartition(":")[0]
         self.host = host
-        family = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
-        bind_host = host.strip("[]")
-        probe = socket.socket(family, socket.SOCK_STREAM)
-        # SO_REUSEADDR: connections of a server that just stopped (TIME_WAIT) do not count;
-        # a listening socket, or our claim below (which does not set it), does.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((bind_host, int(port_text)))
-            port = probe.getsockname()[1]
-        except OSError as error:
-            raise PortInUse(
-                f"--listen {listen}: cannot bind ({error.strerror}): another server or program "
-                "is using it; choose another port or stop it"
-            ) from None
-        finally:
-            probe.close()
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        try:
-            self._socket.bind((bind_host, port))
-        except OSError as error:  # taken between the two binds
-            self._socket.close()
-            raise PortInUse(f"--listen {listen}: cannot bind ({error.strerror})") from None
-        self.port: int = port
+        probe = bound_socket(listen, flag, reuse_port=False)
+        port: int = probe.getsockname()[1]
+        probe.close()
+        # Bound for as long as the server runs; taken between the two binds: PortInUse too.
+        self._socket = bound_socket(f"{host}:{port}", flag, reuse_port=True, reuse_address=False)
+        self.port = port
 
     @property
     def address(self) -> str:

@@ -1,11 +1,12 @@
-"""One serving process: the gRPC server over one policy, wired together.
+"""One serving process: the gRPC server (and the HTTP listener) over one policy, wired together.
 
 Start: feature store -> decision log (behind the shadow policy, if any) -> servicers behind the
-call guard (which authenticates callers) -> health -> reflection (unless turned off) -> port (TLS
-when configured) -> SERVING. Stop (shutdown): NOT_SERVING -> the guard refuses new calls ->
-in-flight calls finish within the grace period -> gRPC stops -> the shadow decides what it holds
--> the decision log writes its queue -> close Redis. Retire (a newer policy is serving beside
-it): gRPC stops at once, telling clients to reconnect, and in-flight calls finish.
+call guard (which authenticates callers), served over gRPC and, with --http-listen, over HTTP
+(Connect and gRPC-Web) -> health -> reflection (unless turned off) -> ports (TLS when configured)
+-> SERVING. Stop (shutdown): NOT_SERVING -> the guard refuses new calls -> in-flight calls finish
+within the grace period -> gRPC and HTTP stop -> the shadow decides what it holds -> the decision
+log writes its queue -> close Redis. Retire (a newer policy is serving beside it): both stop
+listening at once, telling clients to reconnect, and in-flight calls finish.
 
 `tierline serve` runs one or more of these under a supervisor (tierline_server.supervisor),
 which owns the port, the metrics endpoint and policy reloads.
@@ -19,19 +20,21 @@ from collections.abc import Callable
 
 import grpc
 import structlog
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tierline.v1 import entitlement_pb2, policy_admin_pb2
 
 from tierline_server import tls
-from tierline_server.api import admin, auth, entitlement
+from tierline_server.api import admin, auth, entitlement, grpc_transport
 from tierline_server.api.admission import Admission
-from tierline_server.api.guard import CallGuard
-from tierline_server.config import ServerConfig, check_security, masked_url
+from tierline_server.api.guard import CallGuard, Guarded, Method
+from tierline_server.config import ServerConfig, check_http, check_security, masked_url
 from tierline_server.decisionlog.writer import DecisionLogWriter
 from tierline_server.decisions import DecisionService
 from tierline_server.features.store import FeatureStore
-from tierline_server.metrics import Metrics
+from tierline_server.metrics import PROTOCOLS, Metrics
 from tierline_server.policy.decider import Decider
 from tierline_server.reloads import Reload
 from tierline_server.shadow import Shadow
@@ -73,8 +76,9 @@ class TierlineServer:
         candidate policy that also decides a share of decisions (config.shadow.share).
 
         Raises SettingError for settings that cannot work together, and for TLS or callers files
-        that cannot be used."""
+        that cannot be used; PortInUse when the HTTP address cannot be had."""
         check_security(config)
+        check_http(config)
         self._certificates = tls.watch_for(config.tls)
         authenticator = auth.Authenticator(auth.callers_for(config), metrics)
         self.config = config
@@ -89,8 +93,16 @@ class TierlineServer:
             else Shadow(decider, shadow, config.shadow.share, metrics, self.decision_log)
         )
         self.health = health.aio.HealthServicer()
+        self.http = None
+        if config.http.listen:
+            from tierline_server.http.listener import HttpListener  # connectrpc: Python 3.11+
+
+            self.http = HttpListener(config, share_port=share_port)
         self.guard = CallGuard(
-            Admission(config.max_in_flight, config.max_queue_seconds), metrics, authenticator
+            Admission(config.max_in_flight, config.max_queue_seconds),
+            metrics,
+            authenticator,
+            PROTOCOLS if self.http else ("grpc",),
         )
         # No maximum_concurrent_rpcs: gRPC would count a call from its first frame, so calls
         # whose message never completes could take every slot. The guard counts admitted
@@ -121,6 +133,8 @@ class TierlineServer:
         self._services = [ENTITLEMENT.full_name] + (
             [ADMIN.full_name] if config.enable_admin else []
         )
+        self.serving = False
+        """SERVING: the policy compiled, every listener up, not draining (/readyz)."""
         self._probe: asyncio.Task[None] | None = None
         self._redis_reachable: bool | None = None
         self._stopping = asyncio.Event()
@@ -143,18 +157,20 @@ class TierlineServer:
         decisions = DecisionService(
             self.decider, self.store, self.metrics, self.shadow or self.decision_log
         )
-        services = [
-            self.guard.service(
+        services = {
+            ENTITLEMENT: self._guarded(
                 ENTITLEMENT,
                 entitlement.EntitlementServicer(decisions, self.decider),
                 entitlement.METHODS,
             )
-        ]
+        }
         if self.config.enable_admin:
-            services.append(
-                self.guard.service(ADMIN, admin.PolicyAdminServicer(self._reload), admin.METHODS)
+            services[ADMIN] = self._guarded(
+                ADMIN, admin.PolicyAdminServicer(self._reload), admin.METHODS
             )
-        self.server.add_generic_rpc_handlers(services)
+        self.server.add_generic_rpc_handlers(
+            [grpc_transport.service(each, guarded) for each, guarded in services.items()]
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if self.config.reflection:
             reflection.enable_server_reflection(
@@ -166,6 +182,8 @@ class TierlineServer:
             credentials = tls.server_credentials(self._certificates)
             self.port = self.server.add_secure_port(self.config.listen, credentials)
         await self.server.start()
+        if self.http is not None:
+            await self._start_http(services)
         if self.health_server is not None:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
             self.health_server.add_insecure_port(self.config.health_listen)
@@ -173,6 +191,43 @@ class TierlineServer:
         await self._report_redis()
         await self._set_health(SERVING)
         self._probe = asyncio.create_task(self._probe_redis())
+
+    def _guarded(
+        self, service: ServiceDescriptor, servicer: object, methods: dict[str, Method]
+    ) -> dict[str, Guarded]:
+        """Each method of ``service``, behind the guard, whatever transport calls it."""
+        return {
+            rpc.name: self.guard.guarded(
+                rpc.name, GetMessageClass(rpc.input_type), methods[rpc.name],
+                getattr(servicer, rpc.name),
+            )
+            for rpc in service.methods
+        }  # fmt: skip
+
+    async def _start_http(self, services: dict[ServiceDescriptor, dict[str, Guarded]]) -> None:
+        from tierline.v1 import entitlement_connect, policy_admin_connect
+
+        from tierline_server.http import app, connect
+
+        assert self.http is not None
+        generated = {
+            ENTITLEMENT: entitlement_connect.EntitlementServiceASGIApplication,
+            ADMIN: policy_admin_connect.PolicyAdminServiceASGIApplication,
+        }
+        settings = self.config.http
+        await self.http.start(
+            app.http_application(
+                [
+                    connect.application(generated[service], guarded, self.config.max_message_bytes)
+                    for service, guarded in services.items()
+                ],
+                lambda: self.serving,
+                settings.read_timeout_seconds,
+                settings.cors_origins,
+            )
+        )
+        host = settings.listen.rpartition(":")[0]
+        log.info("http listening", address=f"{self.http.scheme}://{host}:{self.http.port}")
 
     async def stop(self) -> None:
         """Shut down: NOT_SERVING, refuse new calls (UNAVAILABLE) until callers have noticed,
@@ -184,7 +239,9 @@ class TierlineServer:
         started = loop.time()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.guard.quiet(QUIET_SECONDS), grace)
-        await self.server.stop(max(grace - (loop.time() - started), 0))
+        await asyncio.gather(
+            self.server.stop(max(grace - (loop.time() - started), 0)), self._stop_http()
+        )
         await self._close()
 
     async def retire(self, stopped_listening: Callable[[], None] = lambda: None) -> None:
@@ -199,9 +256,15 @@ class TierlineServer:
             await asyncio.wait_for(self.guard.idle(), RETIRE_IDLE_SECONDS)
         stopping = asyncio.ensure_future(self.server.stop(self.config.grace_seconds))
         await asyncio.sleep(0)  # stop() closes the listener and sends GOAWAY before it awaits
+        if self.http is not None:
+            await self.http.stop_listening()
         stopped_listening()
-        await stopping
+        await asyncio.gather(stopping, self._stop_http())
         await self._close()
+
+    async def _stop_http(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
 
     async def _close(self) -> None:
         if self.health_server is not None:
@@ -216,6 +279,7 @@ class TierlineServer:
         await self.store.close()
 
     async def _set_health(self, status: int) -> None:
+        self.serving = status == SERVING
         for service in [OVERALL_HEALTH, *self._services]:
             await self.health.set(service, status)
 

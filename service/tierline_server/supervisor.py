@@ -45,7 +45,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from tierline_server import tls, worker
 from tierline_server.api import auth
-from tierline_server.config import ServerConfig, SettingError, check_security, metrics_endpoint
+from tierline_server.config import (
+    ServerConfig,
+    SettingError,
+    check_http,
+    check_security,
+    metrics_endpoint,
+)
 from tierline_server.decisionlog.customers import customer_key
 from tierline_server.features import redis_client
 from tierline_server.metrics import Metrics
@@ -98,13 +104,23 @@ class Supervisor:
     def __init__(self, config: ServerConfig) -> None:
         """Raises PortInUse, and SettingError for settings or files that cannot be used."""
         check_security(config)
+        check_http(config)
         auth.callers_for(config)  # each worker reads the file itself: this checks it first
         redis_client.tls_options(config.redis)
         # Checks the TLS files now (workers read them again); /metrics serves with them.
         self._certificates = tls.watch_for(config.tls)
         self._claim = PortClaim(config.listen)  # raises PortInUse
-        # Workers listen on the port claimed (a chosen one, when the configuration says 0).
-        self.config = dataclasses.replace(config, listen=self._claim.address)
+        self._http_claim = None
+        http = config.http
+        if http.listen:
+            try:
+                self._http_claim = PortClaim(http.listen, "--http-listen")
+            except PortInUse:
+                self._claim.close()
+                raise
+            http = dataclasses.replace(http, listen=self._http_claim.address)
+        # Workers listen on the ports claimed (chosen ones, when the configuration says 0).
+        self.config = dataclasses.replace(config, listen=self._claim.address, http=http)
         self._workers: dict[int, Worker] = {}
         self._leaving: set[Worker] = set()
         self._generation = {slot: 0 for slot in range(config.workers)}
@@ -130,6 +146,11 @@ class Supervisor:
         """The gRPC port every worker listens on."""
         return self._claim.port
 
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP port every worker listens on, if they do."""
+        return None if self._http_claim is None else self._http_claim.port
+
     async def run(self) -> int:
         """Serve until SIGTERM / SIGINT; the exit status."""
         try:
@@ -153,6 +174,9 @@ class Supervisor:
         log.info(
             "serving",
             address=self._claim.address,
+            http=f"{'https' if self.config.tls.enabled else 'http'}://{self.config.http.listen}"
+            if self._http_claim
+            else None,
             workers=self.config.workers,
             policy=policy.name,
             policy_version=policy.version,
@@ -179,8 +203,10 @@ class Supervisor:
         return 0
 
     def close(self) -> None:
-        """Release the port, the metrics endpoint and the metrics files."""
+        """Release the ports, the metrics endpoint and the metrics files."""
         self._claim.close()
+        if self._http_claim is not None:
+            self._http_claim.close()
         if self._http is not None:
             self._http.shutdown()
         shutil.rmtree(self._metrics_dir, ignore_errors=True)

@@ -9,8 +9,8 @@ caught half-way through a rotation (a new certificate beside the old key) are no
 agree; meanwhile the previous ones serve, and the problem is logged once.
 
 The gRPC port gets its certificates through grpc's dynamic server credentials (whose fetcher is
-asked on each new handshake); /metrics through its socket's SNI callback (called on each
-handshake, with or without a server name).
+asked on each new handshake); /metrics and the HTTP listener through their sockets' SNI callback
+(called on each handshake, with or without a server name).
 """
 
 from __future__ import annotations
@@ -196,9 +196,9 @@ def _configuration(certificates: Certificates) -> Any:
     )
 
 
-def follow(context: ssl.SSLContext, watch: CertificateWatch) -> None:
+def follow(context: ssl.SSLContext, watch: CertificateWatch, alpn: list[str] | None = None) -> None:
     """Make handshakes on ``context`` (a listening socket's) use the watched files as they
-    change."""
+    change (offering ``alpn`` protocols, as ``context`` does)."""
     latest = context
 
     def on_hello(connection: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
@@ -206,7 +206,19 @@ def follow(context: ssl.SSLContext, watch: CertificateWatch) -> None:
         fresh = watch.changed()
         if fresh is not None:
             latest = fresh.context
+            if alpn:
+                latest.set_alpn_protocols(alpn)
         if latest is not context:
             connection.context = latest
 
     context.sni_callback = on_hello
+
+
+def following_context(watch: CertificateWatch, alpn: list[str]) -> ssl.SSLContext:
+    """A server context of the watched files that follows them as they change, offering the
+    ``alpn`` protocols (the HTTP listener's: h2 and http/1.1). ``watch`` must be this context's
+    alone: a change is reported to the first handshake that asks."""
+    context = watch.current.context
+    context.set_alpn_protocols(alpn)
+    follow(context, watch, alpn)
+    return context

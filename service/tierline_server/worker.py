@@ -32,6 +32,7 @@ from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.errors import EngineUnavailable, PolicyInvalid
+from tierline_server.ports import PortInUse
 from tierline_server.reloads import ReloadResult
 from tierline_server.server import TierlineServer
 
@@ -92,7 +93,7 @@ async def _serve(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> No
             share_port=True,
             shadow=shadow,
         )
-    except SettingError as error:
+    except (SettingError, PortInUse) as error:
         pipe.send(("failed", str(error)))
         return
     try:

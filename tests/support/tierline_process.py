@@ -43,8 +43,13 @@ class TierlineProcess:
         auth_file: Path | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         server_name: str | None = None,
+        http: bool = False,
     ) -> None:
         self.port = free_port()
+        # With ``http``, the HTTP listener too (Connect, gRPC-Web, /healthz) at ``http_url``.
+        self.http_port = free_port() if http else None
+        scheme = "https" if credentials else "http"
+        self.http_url = f"{scheme}://127.0.0.1:{self.http_port}" if http else ""
         self.metrics_port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.args = [
@@ -60,6 +65,7 @@ class TierlineProcess:
             "--redis-url", redis_url,
             *(["--auth-file", str(auth_file)] if auth_file else ["--insecure-no-auth"]),
             "--log-format", "json",  # what events() reads
+            *(["--http-listen", f"127.0.0.1:{self.http_port}"] if http else []),
             *extra_args,
         ]  # fmt: skip
         self.credentials = credentials

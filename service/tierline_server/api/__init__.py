@@ -1,1 +1,2 @@
-"""The gRPC face of Tierline: the call guard, servicers, validation, mapping."""
+"""Tierline's API whatever the transport: the call guard, servicers, validation, mapping,
+callers and their permissions; and the guard over gRPC."""

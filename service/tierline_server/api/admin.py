@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-import grpc
 import structlog
 from tierline.v1 import policy_admin_pb2 as pb
 from tierline.v1 import policy_admin_pb2_grpc as pb_grpc
 
 from tierline_server.api.auth import Identity
-from tierline_server.api.guard import Method
+from tierline_server.api.guard import Call, Method
 from tierline_server.api.mapping import policy_error_messages
 from tierline_server.errors import FieldViolation, InvalidRequest, NoReloader
 from tierline_server.policy.compiler import compile_policy_text
@@ -44,7 +43,7 @@ class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[m
     async def ValidatePolicy(  # noqa: N802 - gRPC method name
         self,
         request: pb.ValidatePolicyRequest,
-        context: grpc.aio.ServicerContext,
+        call: Call,
         caller: Identity,
     ) -> pb.ValidatePolicyResponse:
         """Every error of the candidate; nothing changes either way."""
@@ -73,7 +72,7 @@ class PolicyAdminServicer(pb_grpc.PolicyAdminServiceServicer):  # type: ignore[m
         )
 
     async def ReloadPolicy(  # noqa: N802 - gRPC method name
-        self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext, caller: Identity
+        self, request: pb.ReloadPolicyRequest, call: Call, caller: Identity
     ) -> pb.ReloadPolicyResponse:
         """Re-read the configured path; a bad policy changes nothing and is reported."""
         if self._reload is None:

@@ -7,12 +7,13 @@ verified) name a caller of the callers file (``--auth-file``), and each caller h
     explain   explanations (the features and context the rules saw) with decisions
     admin     PolicyAdminService: ValidatePolicy, ReloadPolicy
 
-A transport (the gRPC call guard; later an HTTP front end) gathers a call's Credentials before
-it reads the request, and asks ``Authenticator.authenticate(method, credentials)`` for the
-Identity, or gets Unauthenticated (no or unknown credentials) or PermissionDenied (a known
-caller without the method's permission). Once the request is parsed, ``check_explain`` refuses
-an explanation to a caller without ``explain``. Every refusal is counted by method and reason
-and logged with the peer's address and the caller's name, never with the credential.
+A transport (gRPC, or Connect and gRPC-Web over HTTP, through the call guard) gathers a call's
+Credentials before the request is parsed, and asks ``Authenticator.authenticate(method,
+credentials)`` for the Identity, or gets Unauthenticated (no or unknown credentials) or
+PermissionDenied (a known caller without the method's permission). Once the request is parsed,
+``check_explain`` refuses an explanation to a caller without ``explain``. Every refusal is
+counted by method and reason and logged with the peer's address and the caller's name, never
+with the credential.
 
 Tokens are kept as SHA-256 hashes only. A presented token is hashed and compared with every
 known hash with hmac.compare_digest, so neither the file nor the time a refusal takes tells how
@@ -342,7 +343,8 @@ class Authenticator:
             token = token.strip()
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated(
-                    "the authorization metadata must be `Bearer TOKEN`", "malformed_credentials"
+                    "the authorization (gRPC metadata or HTTP header) must be `Bearer TOKEN`",
+                    "malformed_credentials",
                 )
             identity = callers.by_token(token)
             if identity is None:
@@ -357,7 +359,8 @@ class Authenticator:
                 )
             return identity
         raise Unauthenticated(
-            "no credentials: send `authorization: Bearer TOKEN` metadata", "no_credentials"
+            "no credentials: send `authorization: Bearer TOKEN` (gRPC metadata or HTTP header)",
+            "no_credentials",
         )
 
     def _refused(

@@ -10,7 +10,7 @@ from tierline.v1 import entitlement_pb2_grpc as pb_grpc
 
 from tierline_server.api import mapping, validation
 from tierline_server.api.auth import Identity
-from tierline_server.api.guard import Method
+from tierline_server.api.guard import Call, Method
 from tierline_server.decisions import DecisionService
 from tierline_server.errors import InvalidRequest
 from tierline_server.policy.decider import Decider
@@ -52,16 +52,16 @@ class EntitlementServicer(pb_grpc.EntitlementServiceServicer):  # type: ignore[m
         )
 
     async def Decide(  # noqa: N802 - gRPC method name
-        self, request: pb.DecideRequest, context: grpc.aio.ServicerContext, caller: Identity
+        self, request: pb.DecideRequest, call: Call, caller: Identity
     ) -> pb.DecideResponse:
         """One decision; INVALID_ARGUMENT lists every field violation."""
         outcome = await self._decisions.decide(
-            validation.decision_request(request, caller.name), _deadline(context)
+            validation.decision_request(request, caller.name), _deadline(call)
         )
         return pb.DecideResponse(decision=mapping.outcome_message(outcome))
 
     async def DecideBatch(  # noqa: N802 - gRPC method name
-        self, request: pb.DecideBatchRequest, context: grpc.aio.ServicerContext, caller: Identity
+        self, request: pb.DecideBatchRequest, call: Call, caller: Identity
     ) -> pb.DecideBatchResponse:
         """Up to 1000 decisions, each with its own status; one Redis round trip for all."""
         violations = validation.batch_size_violations(request)
@@ -75,7 +75,7 @@ class EntitlementServicer(pb_grpc.EntitlementServiceServicer):  # type: ignore[m
             except InvalidRequest as invalid:
                 results[index] = pb.DecideBatchResult(status=_item_status(invalid))
         outcomes = await self._decisions.decide_many(
-            [domain for _, domain in valid], _deadline(context)
+            [domain for _, domain in valid], _deadline(call)
         )
         for (index, _), outcome in zip(valid, outcomes, strict=True):
             results[index] = pb.DecideBatchResult(
@@ -84,15 +84,15 @@ class EntitlementServicer(pb_grpc.EntitlementServiceServicer):  # type: ignore[m
         return pb.DecideBatchResponse(results=results)
 
     async def GetPolicy(  # noqa: N802 - gRPC method name
-        self, request: pb.GetPolicyRequest, context: grpc.aio.ServicerContext, caller: Identity
+        self, request: pb.GetPolicyRequest, call: Call, caller: Identity
     ) -> pb.GetPolicyResponse:
         """Version, checksum, tiers, levels and the baseline (clients' fallback)."""
         return self._policy_info
 
 
-def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+def _deadline(call: Call) -> float | None:
     """The caller's deadline on the monotonic clock, if it gave one."""
-    remaining = context.time_remaining()
+    remaining = call.time_remaining()
     return None if remaining is None else time.monotonic() + remaining
 
 

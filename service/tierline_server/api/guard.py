@@ -1,4 +1,5 @@
-"""The call guard: what every RPC of Tierline's own services goes through, around its handler.
+"""The call guard: what every call of Tierline's own services goes through, whatever its
+transport, around its handler.
 
 In order: refuse while draining (UNAVAILABLE) -> identify the caller from its credentials and
 check the method's permission (UNAUTHENTICATED, PERMISSION_DENIED: before anything is parsed, so
@@ -6,13 +7,14 @@ an unknown caller costs no more than that) -> refuse a request over its method's
 parsing it (INVALID_ARGUMENT) -> parse it (a body that does not parse is INVALID_ARGUMENT,
 "malformed request") -> refuse an explanation to a caller without the explain permission
 (PERMISSION_DENIED) -> admit or shed the decisions it asks for (RESOURCE_EXHAUSTED at once) ->
-the handler, given the caller's Identity -> domain errors become statuses with google.rpc
-details -> every call counted by method and status code, abandoned calls (CANCELLED,
-DEADLINE_EXCEEDED) included.
+the handler, given the caller's Identity -> every call counted by method, status code and
+protocol, abandoned calls (CANCELLED, DEADLINE_EXCEEDED) included.
 
-Handlers are registered with the guard's behaviour directly (no interceptor), and receive raw
-bytes from gRPC, so that no request is parsed before its size is checked. Health and reflection
-are not guarded: they must answer whatever the load.
+A transport adapter hands the guard a Call (its credentials, its deadline, its protocol), the
+request's bytes as received and how to parse them, and turns the domain error the guard raises
+into its own status: gRPC (tierline_server.api.grpc_transport) and Connect / gRPC-Web over HTTP
+(tierline_server.http.connect). The status details (google.rpc.BadRequest) are built here, once.
+Health and reflection are not guarded: they must answer whatever the load.
 """
 
 from __future__ import annotations
@@ -21,15 +23,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import structlog
 from google.protobuf import any_pb2, message
-from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.message_factory import GetMessageClass
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
+from google.rpc import error_details_pb2
 
 from tierline_server import logs
 from tierline_server.api.admission import Admission
@@ -41,12 +40,34 @@ from tierline_server.errors import (
     ShuttingDown,
     TierlineError,
 )
-from tierline_server.metrics import DECISION_OUTCOMES, Metrics
+from tierline_server.metrics import DECISION_OUTCOMES, PROTOCOLS, Metrics
 
 log = structlog.get_logger(__name__)
 
-Behaviour = Callable[[Any, grpc.aio.ServicerContext, Identity], Awaitable[Any]]
-"""A handler: the parsed request, the call's context, who is calling."""
+
+class Call(Protocol):
+    """One call as its transport sees it."""
+
+    @property
+    def protocol(self) -> str:
+        """The wire protocol, one of metrics.PROTOCOLS."""
+
+    def credentials(self) -> Credentials:
+        """What the call presents (read before the request is parsed)."""
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the caller's deadline; None when it gave none."""
+
+
+Behaviour = Callable[[Any, Call, Identity], Awaitable[Any]]
+"""A handler: the parsed request, the call, who is calling."""
+
+Parser = Callable[[bytes, type[message.Message]], message.Message]
+"""Parses a request's bytes into its message type; InvalidRequest when they do not parse."""
+
+Guarded = Callable[[Call, bytes, Parser], Awaitable[Any]]
+"""A handler behind the guard: the call, the request as received, how to parse it -> the
+response; raises the TierlineError that the transport turns into its status."""
 
 SHED_LOG_SECONDS = 10.0
 """Shed calls are logged at most once per this period (with how many there were): under
@@ -78,31 +99,48 @@ class Method:
     """Whether a request asks for an explanation (the explain permission); None: never."""
 
 
-def to_status(error: TierlineError) -> grpc.Status:
-    """The gRPC status for a domain error; INVALID_ARGUMENT carries a BadRequest."""
-    status = status_pb2.Status(code=error.code.value[0], message=str(error))
-    if isinstance(error, InvalidRequest):
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=violation.field, description=violation.description
-                )
-                for violation in error.violations
-            ]
-        )
-        detail = any_pb2.Any()
-        detail.Pack(bad_request)
-        status.details.append(detail)
-    return rpc_status.to_status(status)
+def status_details(error: TierlineError) -> list[any_pb2.Any]:
+    """The google.rpc details of a domain error's status: a BadRequest listing the field
+    violations of INVALID_ARGUMENT, nothing for the others."""
+    if not isinstance(error, InvalidRequest):
+        return []
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(
+                field=violation.field, description=violation.description
+            )
+            for violation in error.violations
+        ]
+    )
+    detail = any_pb2.Any()
+    detail.Pack(bad_request)
+    return [detail]
+
+
+def parse_binary(data: bytes, request_type: type[message.Message]) -> message.Message:
+    """A request in the protobuf binary format (gRPC, gRPC-Web, Connect with application/proto)."""
+    try:
+        return request_type.FromString(data)
+    except message.DecodeError:
+        raise InvalidRequest(
+            [FieldViolation("", "malformed request: not a valid protobuf message "
+                            f"{request_type.DESCRIPTOR.full_name}")]
+        ) from None  # fmt: skip
 
 
 class CallGuard:
-    """Guards the RPCs of one server (one event loop)."""
+    """Guards the calls of one server (one event loop), over every transport it serves."""
 
     def __init__(
-        self, admission: Admission, metrics: Metrics, authenticator: Authenticator
+        self,
+        admission: Admission,
+        metrics: Metrics,
+        authenticator: Authenticator,
+        protocols: tuple[str, ...] = PROTOCOLS,
     ) -> None:
+        """``protocols``: those the server serves (their series are created up front)."""
         self.admission = admission
+        self._protocols = protocols
         self._metrics = metrics
         self._authenticator = authenticator
         self._draining = False
@@ -111,31 +149,14 @@ class CallGuard:
         self._last_call = 0.0
         self._shed_log = logs.Summary(self._log_shed, SHED_LOG_SECONDS)
 
-    def service(
-        self,
-        descriptor: ServiceDescriptor,
-        servicer: object,
-        methods: dict[str, Method],
-    ) -> grpc.GenericRpcHandler:
-        """The generic handler of a service whose methods all go through the guard."""
-        handlers = {}
-        for rpc in descriptor.methods:
-            behaviour = self.guarded(
-                rpc.name,
-                GetMessageClass(rpc.input_type),
-                methods[rpc.name],
-                getattr(servicer, rpc.name),
-            )
-            handlers[rpc.name] = grpc.unary_unary_rpc_method_handler(
-                behaviour,
-                request_deserializer=None,  # raw bytes: the guard checks the size first
-                response_serializer=GetMessageClass(rpc.output_type).SerializeToString,
-            )
-        return grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
-
     def drain(self) -> None:
         """Refuse new calls from now on (UNAVAILABLE: clients retry another replica)."""
         self._draining = True
+
+    @property
+    def draining(self) -> bool:
+        """Whether new calls are refused."""
+        return self._draining
 
     async def idle(self) -> None:
         """Wait for a moment with no decision in progress (admin calls do not count: a reload
@@ -155,61 +176,49 @@ class CallGuard:
 
     def guarded(
         self, name: str, request_type: type[message.Message], method: Method, behaviour: Behaviour
-    ) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[Any]]:
+    ) -> Guarded:
         """``behaviour`` behind the guard."""
-        metrics = self._metrics
-        calls = {code: metrics.rpcs.labels(name, code.name) for code in grpc.StatusCode}
-        durations = (
-            {o: metrics.decision_duration.labels(name, o) for o in DECISION_OUTCOMES}
-            if method.decisions is not None
-            else None
-        )
+        series = _Series(self._metrics, name, method, self._protocols)
         admission = self.admission
         authenticator = self._authenticator
+        metrics = self._metrics
 
-        async def call(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        async def guarded_call(call: Call, data: bytes, parse: Parser) -> Any:
             started = time.perf_counter()
             admitted = 0
             self._enter()
 
             def settle(code: grpc.StatusCode, degraded: bool = False) -> None:
                 # Before the status is sent: what a caller saw is counted when it sees it.
-                if admitted:
-                    admission.release(admitted)
-                    if not admission.in_flight:
-                        self._idle.set()
-                    metrics.decisions_in_flight.dec(admitted)
-                    metrics.decision_cost.set(admission.cost_seconds)
-                calls[code].inc()
-                if durations is not None:
-                    outcome = "degraded" if degraded else OUTCOMES.get(code, "error")
-                    durations[outcome].observe(time.perf_counter() - started)
+                self._release(admitted)
+                series.count(call.protocol, code, time.perf_counter() - started, degraded)
                 self._leave()
 
             try:
                 if self._draining:
                     raise ShuttingDown("the server is shutting down: retry on another replica")
-                request, identity = _identified(
-                    authenticator, data, context, name=name, request_type=request_type,
-                    method=method,
-                )  # fmt: skip
+                credentials = call.credentials()
+                identity = authenticator.authenticate(name, credentials)
+                request = _parse(name, request_type, data, method.max_request_bytes, parse)
+                if method.explains is not None and method.explains(request):
+                    authenticator.check_explain(name, identity, credentials)
                 if method.decisions is not None:
                     decisions = method.decisions(request)
-                    admission.admit(decisions, context.time_remaining())
+                    admission.admit(decisions, call.time_remaining())
                     admitted = decisions
                     self._idle.clear()
                     metrics.decisions_in_flight.inc(decisions)
                     # Let calls that arrived meanwhile be admitted (or shed) before this one's
                     # work, which may not yield on its own (a near-cache hit never does).
                     await asyncio.sleep(0)
-                response = await behaviour(request, context, identity)
+                response = await behaviour(request, call, identity)
             except TierlineError as error:
                 settle(error.code)
                 if isinstance(error, Overloaded):
                     self._shed_log.add(method=name, reason=str(error))
-                await context.abort_with_status(to_status(error))
+                raise
             except asyncio.CancelledError:
-                remaining = context.time_remaining()
+                remaining = call.time_remaining()
                 expired = remaining is not None and remaining <= 0
                 settle(grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED)
                 raise
@@ -219,7 +228,18 @@ class CallGuard:
             settle(grpc.StatusCode.OK, method.degraded(response))
             return response
 
-        return call
+        return guarded_call
+
+    def _release(self, decisions: int) -> None:
+        """Admitted decisions are done (answered, failed or abandoned)."""
+        if not decisions:
+            return
+        admission = self.admission
+        admission.release(decisions)
+        if not admission.in_flight:
+            self._idle.set()
+        self._metrics.decisions_in_flight.dec(decisions)
+        self._metrics.decision_cost.set(admission.cost_seconds)
 
     def _log_shed(self, calls: int, latest: dict[str, Any]) -> None:
         log.warning(
@@ -239,51 +259,41 @@ class CallGuard:
         self._calls -= 1
 
 
-def _identified(
-    authenticator: Authenticator,
-    data: bytes,
-    context: grpc.aio.ServicerContext,
-    *,
-    name: str,
-    request_type: type[message.Message],
-    method: Method,
-) -> tuple[message.Message, Identity]:
-    """The request and who sent it, once it is known that the caller may have it answered."""
-    credentials = _credentials(context)
-    identity = authenticator.authenticate(name, credentials)
-    request = _parse(name, request_type, data, method.max_request_bytes)
-    if method.explains is not None and method.explains(request):
-        authenticator.check_explain(name, identity, credentials)
-    return request, identity
+class _Series:
+    """The metric series one method's calls are counted in, bound once."""
 
+    def __init__(
+        self, metrics: Metrics, name: str, method: Method, protocols: tuple[str, ...]
+    ) -> None:
+        self._calls = {
+            (protocol, code): metrics.rpcs.labels(name, code.name, protocol)
+            for protocol in protocols
+            for code in grpc.StatusCode
+        }
+        self._durations = (
+            {o: metrics.decision_duration.labels(name, o) for o in DECISION_OUTCOMES}
+            if method.decisions is not None
+            else None
+        )
 
-def _credentials(context: grpc.aio.ServicerContext) -> Credentials:
-    """A call's credentials: its authorization metadata, and the subject of its client
-    certificate (present only under mutual TLS, where the handshake verified it)."""
-    authorization = [
-        value for key, value in context.invocation_metadata() or () if key == "authorization"
-    ]
-    subject = context.auth_context().get("x509_subject")
-    return Credentials(
-        # Sent twice: joined, it matches no token (refused, whichever came first).
-        authorization=", ".join(authorization) if authorization else None,
-        certificate_subject=subject[0].decode() if subject else None,
-        peer=context.peer(),
-    )
+    def count(self, protocol: str, code: grpc.StatusCode, seconds: float, degraded: bool) -> None:
+        """One call answered with ``code`` after ``seconds``."""
+        self._calls[protocol, code].inc()
+        if self._durations is not None:
+            outcome = "degraded" if degraded else OUTCOMES.get(code, "error")
+            self._durations[outcome].observe(seconds)
 
 
 def _parse(
-    name: str, request_type: type[message.Message], data: bytes, max_bytes: int
+    name: str,
+    request_type: type[message.Message],
+    data: bytes,
+    max_bytes: int,
+    parse: Parser,
 ) -> message.Message:
     if len(data) > max_bytes:
         raise InvalidRequest(
             [FieldViolation("", f"request of {len(data):,} bytes; {name} takes at most "
                             f"{max_bytes:,}")]
         )  # fmt: skip
-    try:
-        return request_type.FromString(data)
-    except message.DecodeError:
-        raise InvalidRequest(
-            [FieldViolation("", "malformed request: not a valid protobuf message "
-                            f"{request_type.DESCRIPTOR.full_name}")]
-        ) from None  # fmt: skip
+    return parse(data, request_type)

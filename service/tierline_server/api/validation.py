@@ -99,7 +99,9 @@ def violations_of(message: pb.DecideRequest) -> list[FieldViolation]:
                 "context.attributes", f"{len(context.attributes)} entries; at most {MAX_ATTRIBUTES}"
             )
         )
-    for key, value in context.attributes.items():
+    # In key order: a map's entries come in whatever order the sender's encoding put them, and
+    # the same request must get the same violations over every wire format.
+    for key, value in sorted(context.attributes.items()):
         if not ATTRIBUTE_KEY_PATTERN.fullmatch(key):
             found.append(FieldViolation(_attribute_path(key), f"key must be {ATTRIBUTE_KEY_RULE}"))
         if not 1 <= len(value.encode()) <= MAX_ATTRIBUTE_VALUE_BYTES:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from client_support import seed
 from support.paths import REPO
 from support.tierline_process import TierlineProcess
 
@@ -103,5 +106,47 @@ def test_checkout_says_so_when_the_service_is_unreachable(refused_target: str) -
 def test_examples_document_their_arguments(example: str) -> None:
     result = run(example, "--help")
     assert result.returncode == 0
-    assert "--target" in result.stdout
+    assert re.search(r"--(target|url) ", result.stdout)  # where the service is
     assert Path(EXAMPLES / example).read_text().startswith('"""')
+
+
+@pytest.fixture
+def http_tierline(redis_url: str) -> Iterator[TierlineProcess]:
+    """A running Tierline with its HTTP listener."""
+    seed(redis_url)
+    server = TierlineProcess(redis_url, http=True).start()
+    yield server
+    server.stop()
+
+
+def test_flow_builder_routes_with_tierline_s_decision(http_tierline: TierlineProcess) -> None:
+    result = run(
+        "flow_builder.py", "gold-1", "--channel", "phone", "--intent", "cancel",
+        "--url", http_tierline.http_url, "--timeout", "5",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    flow = json.loads(result.stdout)
+    assert flow["source"] == "tierline"
+    assert flow["queue"] == "retention"
+    assert "retention-discount" in flow["perks"]
+
+
+def test_flow_builder_routes_with_the_baseline_when_tierline_is_down(refused_target: str) -> None:
+    result = run("flow_builder.py", "gold-1", "--url", f"http://{refused_target}")
+
+    assert result.returncode == 0, result.stderr
+    flow = json.loads(result.stdout)
+    assert flow["source"].startswith("baseline (Tierline not reachable")
+    assert (flow["queue"], flow["priority"], flow["service_level"]) == ("general", 10, "standard")
+
+
+def test_flow_builder_routes_with_the_baseline_on_an_error_answer(
+    http_tierline: TierlineProcess,
+) -> None:
+    result = run("flow_builder.py", "not a customer id", "--url", http_tierline.http_url)
+
+    assert result.returncode == 0, result.stderr
+    flow = json.loads(result.stdout)
+    assert flow["source"].startswith("baseline (invalid_argument: customer_id: must be")
+    assert flow["queue"] == "general"

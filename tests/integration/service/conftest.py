@@ -4,6 +4,7 @@ Fixtures:
     shared_server   one server per module over the session Redis (default policy, no admin)
     server          shared_server with the test customers freshly loaded (the Redis is flushed)
     fresh_server    a server of the test's own over the session Redis (fresh metrics, signals)
+    shared_http_server, http_server   the same, with the HTTP listener too (Connect, gRPC-Web)
     channel, stub   a gRPC channel to ``server`` and an EntitlementService stub on it
     inprocess       a server in the test process (port 0, metrics on a registry of its own)
     inprocess_stub  an EntitlementService stub on ``inprocess``
@@ -39,6 +40,21 @@ def server(shared_server: TierlineProcess, redis_url: str) -> TierlineProcess:
     """The module's Tierline, with CUSTOMERS in a freshly flushed Redis."""
     load_customers(redis_url)
     return shared_server
+
+
+@pytest.fixture(scope="module")
+def shared_http_server(_session_redis: Any) -> Iterator[TierlineProcess]:
+    """One Tierline with its HTTP listener for a whole module."""
+    server = TierlineProcess(_session_redis.url, http=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http_server(shared_http_server: TierlineProcess, redis_url: str) -> TierlineProcess:
+    """The module's Tierline with its HTTP listener, with CUSTOMERS in a freshly flushed Redis."""
+    load_customers(redis_url)
+    return shared_http_server
 
 
 @pytest.fixture

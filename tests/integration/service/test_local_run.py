@@ -3,6 +3,7 @@ its commands work in another terminal."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import selectors
@@ -16,12 +17,17 @@ from pathlib import Path
 
 import pytest
 from support.command import tierline
+from support.http_calls import post
 from support.paths import REPO
 from support.redis_server import free_port
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 START_SECONDS = 60.0
+HTTP_LISTEN = f"127.0.0.1:{free_port()}"
+"""Where the run's HTTP listener is (the README's example says 127.0.0.1:8080, its default)."""
+README = REPO / "README.md"
 EXPORT = re.compile(r"^\s*export TIERLINE_REDIS_URL=(redis://127\.0\.0\.1:(\d+)/0)$")
 
 
@@ -34,6 +40,7 @@ def local_run() -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
         "TIERLINE_DEMO_CUSTOMERS": "100",
         "TIERLINE_LISTEN": f"127.0.0.1:{free_port()}",
         "TIERLINE_METRICS_PORT": str(free_port()),
+        "TIERLINE_HTTP_LISTEN": HTTP_LISTEN,
     }
     process = subprocess.Popen(
         ["bash", "deploy/local/run.sh"],
@@ -84,3 +91,26 @@ def test_the_banner_names_redis_and_its_commands_work_elsewhere(
     assert "tier" in result.stdout
     with socket.socket() as probe:  # the Redis of the run is still there, until Ctrl-C
         assert probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_readme_s_curl_example_decides_over_http(
+    local_run: tuple[subprocess.Popen[str], list[str]],
+) -> None:
+    (body,) = re.findall(
+        r"curl -s http://127\.0\.0\.1:8080/\S+ .*?-d '(.*?)'", README.read_text(), re.DOTALL
+    )
+    url = f"http://{HTTP_LISTEN}"
+
+    def ready() -> bool:
+        try:
+            return post(url, "/readyz", b"", method="GET").status == 200
+        except OSError:
+            return False
+
+    wait_for(ready, START_SECONDS, "the HTTP listener of make run")
+    answer = post(url, "/tierline.v1.EntitlementService/Decide", body.encode())
+
+    assert answer.status == 200, answer
+    decision = json.loads(answer.body)["decision"]
+    assert decision["customerId"] == "c000001"
+    assert decision["baselineApplied"] is True

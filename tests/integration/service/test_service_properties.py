@@ -10,58 +10,20 @@ import grpc
 import pytest
 from google.protobuf import json_format
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from service_support import CHANNELS, CUSTOMERS, TIMEOUT, at_least_baseline
+from service_support import (
+    CHANNELS,
+    CUSTOMERS,
+    MORE_CUSTOMERS,
+    TIMEOUT,
+    at_least_baseline,
+    valid_requests,
+)
 from support.customers import write_features
-from support.requests import request
 from support.tierline_process import TierlineProcess
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc
 
 pytestmark = pytest.mark.integration
-
-MORE_CUSTOMERS: dict[str, dict[str, object]] = {
-    "chronic-1": {"tier": "growth", "ltv": 2000, "tenure_days": 50, "complaints_90d": 9},
-    "loyal-growth-1": {"tier": "growth", "ltv": 3000, "tenure_days": 800, "orders_12m": 30},
-    "fan-platinum-1": {"tier": "platinum", "ltv": 50000, "evangelist": "true"},
-    "undecodable-1": {"tier": "diamond", "ltv": "lots", "tenure_days": "ages"},
-    "empty-1": {},
-}
-"""Beyond the shared customers: complainers, fans, and stored values of the wrong type."""
-
-KNOWN = [*CUSTOMERS, *MORE_CUSTOMERS]
-INTENTS = ["", "support", "billing", "outage", "cancel", "purchase", "complaint"]
-
-customer_ids = st.sampled_from([*KNOWN, "never-seen-1"]) | st.from_regex(
-    r"[A-Za-z0-9._:@-]{1,128}", fullmatch=True
-)
-intents = st.sampled_from(INTENTS) | st.from_regex(r"[a-z0-9_.-]{0,64}", fullmatch=True)
-orders = st.none() | st.tuples(
-    st.integers(0, 10**12), st.sampled_from(["EUR", "USD", "JPY", "GBP"])
-)
-attribute_values = st.sampled_from(["spring-2026", "spring-26", "x"]) | st.text(
-    st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=256
-).filter(lambda value: len(value.encode()) <= 256)  # the API counts bytes of UTF-8
-attributes = st.dictionaries(
-    st.just("campaign") | st.from_regex(r"[A-Za-z0-9_.-]{1,64}", fullmatch=True),
-    attribute_values,
-    max_size=32,
-)
-
-
-@st.composite
-def valid_requests(draw: Any) -> pb.DecideRequest:
-    order = draw(orders)
-    return request(
-        draw(customer_ids),
-        draw(st.sampled_from(CHANNELS)),
-        intent=draw(intents),
-        order_value_minor=order[0] if order else None,
-        currency=order[1] if order else draw(st.sampled_from(["", "CHF"])),
-        item_count=draw(st.integers(0, 100_000)),
-        attributes=draw(attributes),
-        explain=draw(st.booleans()),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -66,4 +66,9 @@ def test_an_invalid_decision_is_counted_as_invalid(inprocess: InProcessServer) -
     # Counted as the call ends, which the caller may see first.
     count = "tierline_decision_duration_seconds_count"
     wait_for(lambda: inprocess.sample(count, method="Decide", outcome="invalid") == 1)
-    assert inprocess.sample("tierline_rpcs_total", method="Decide", code="INVALID_ARGUMENT") == 1
+    assert (
+        inprocess.sample(
+            "tierline_rpcs_total", method="Decide", code="INVALID_ARGUMENT", protocol="grpc"
+        )
+        == 1
+    )

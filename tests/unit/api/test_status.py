@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
-from tierline_server.api.guard import to_status
+from tierline_server.api.grpc_transport import to_status
 from tierline_server.errors import FieldViolation, InvalidRequest
 
 
