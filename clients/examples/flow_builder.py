@@ -43,6 +43,7 @@ def decide(
     customer_id: str,
     channel: str,
     intent: str,
+    *,
     token: str | None = None,
     timeout: float = TIMEOUT_SECONDS,
 ) -> tuple[dict[str, Any], str]:
@@ -113,7 +114,12 @@ def main() -> int:
 
     started = time.perf_counter()
     decision, source = decide(
-        args.url, args.customer_id, args.channel, args.intent, args.token, args.timeout
+        args.url,
+        args.customer_id,
+        args.channel,
+        args.intent,
+        token=args.token,
+        timeout=args.timeout,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
     print(json.dumps({"source": source, **flow_variables(decision)}, indent=2))
