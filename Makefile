@@ -18,7 +18,7 @@ WHEELS := .cache/wheels
 .PHONY: help setup test test-engine test-313 lint lint-deploy k8s-rules policy-test run bench fairness-example
 
 help: ## List the verbs
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
 # The engine first: on Python 3.13+ pip cannot build it unchanged (see engine_build.py), and with
 # it installed, installing Tierline leaves it as it is.
@@ -124,3 +124,27 @@ proto-check: $(PROTO_DEPS) ## Fail when the committed stubs differ from what pro
 		diff -ru -x __init__.py -x __pycache__ "$$tmp/$$pkg" "$(PROTO_OUT)/$$pkg" || { \
 			echo "$(PROTO_OUT)/$$pkg differs from what $(PROTO_DIR)/ generates: run \`make proto\`." >&2; exit 1; }; \
 	done && echo "proto-check: stubs match $(PROTO_DIR)/"
+
+# --- The TypeScript example: proto/ -> committed TypeScript in clients/examples/typescript -------
+# buf runs the generator that the example's package-lock.json pins (protoc-gen-es, from its
+# node_modules), so these two need Node.js and npm, which the rest of `make test` does not: the
+# example's test (tests/integration/clients) runs proto-ts-check where npm is installed.
+TS_EXAMPLE := clients/examples/typescript
+TS_GEN := src/gen
+# npm writes node_modules/.package-lock.json on every install: npm ci runs when the lock changed.
+TS_MODULES := $(TS_EXAMPLE)/node_modules/.package-lock.json
+
+$(TS_MODULES): $(TS_EXAMPLE)/package-lock.json
+	cd $(TS_EXAMPLE) && npm ci
+
+.PHONY: proto-ts proto-ts-check
+
+proto-ts: $(PROTO_DEPS) $(TS_MODULES) ## Regenerate the TypeScript example's code from proto/ (needs npm)
+	cd $(TS_EXAMPLE) && $(abspath $(BIN))/buf generate
+
+proto-ts-check: $(PROTO_DEPS) $(TS_MODULES) ## Fail when the TypeScript example's code differs from what proto/ generates (needs npm)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd $(TS_EXAMPLE) && $(abspath $(BIN))/buf generate --output "$$tmp") && \
+	diff -ru "$$tmp/$(TS_GEN)" "$(TS_EXAMPLE)/$(TS_GEN)" || { \
+		echo "$(TS_EXAMPLE)/$(TS_GEN) differs from what $(PROTO_DIR)/ generates: run \`make proto-ts\`." >&2; exit 1; } && \
+	echo "proto-ts-check: $(TS_EXAMPLE)/$(TS_GEN) matches $(PROTO_DIR)/"

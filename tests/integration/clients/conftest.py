@@ -2,6 +2,7 @@
 
 Fixtures:
     tierline        a Tierline server (subprocess) with the default policy and a few customers
+    http_tierline   the same with its HTTP listener (Connect, gRPC-Web) at ``http_url``
     silent_target   a TCP listener that accepts connections and never answers (a hung service)
     refused_target  a loopback port with nothing listening (a service that is down)
     baseline        a baseline for clients to be configured with
@@ -24,6 +25,15 @@ def tierline(redis_url: str) -> Iterator[TierlineProcess]:
     """A running Tierline with the default policy; stop() and start() it for outages."""
     seed(redis_url)
     server = TierlineProcess(redis_url).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http_tierline(redis_url: str) -> Iterator[TierlineProcess]:
+    """A running Tierline with its HTTP listener."""
+    seed(redis_url)
+    server = TierlineProcess(redis_url, http=True).start()
     yield server
     server.stop()
 

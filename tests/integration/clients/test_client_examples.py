@@ -6,11 +6,9 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from client_support import seed
 from support.paths import REPO
 from support.tierline_process import TierlineProcess
 
@@ -108,15 +106,6 @@ def test_examples_document_their_arguments(example: str) -> None:
     assert result.returncode == 0
     assert re.search(r"--(target|url) ", result.stdout)  # where the service is
     assert Path(EXAMPLES / example).read_text().startswith('"""')
-
-
-@pytest.fixture
-def http_tierline(redis_url: str) -> Iterator[TierlineProcess]:
-    """A running Tierline with its HTTP listener."""
-    seed(redis_url)
-    server = TierlineProcess(redis_url, http=True).start()
-    yield server
-    server.stop()
 
 
 def test_flow_builder_routes_with_tierline_s_decision(http_tierline: TierlineProcess) -> None:
