@@ -16,11 +16,24 @@ from support.paths import REPO
 from support.tierline_process import TierlineProcess
 
 NPM = shutil.which("npm")
+NODE_MAJOR_NEEDED = 20
+"""package.json's engines: the Connect packages it pins need Node.js 20."""
+
+
+def _node_major() -> int:
+    """The major version of the node on PATH; 0 when there is none."""
+    node = shutil.which("node")
+    if node is None:
+        return 0
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
+    return int(version.stdout.strip().lstrip("v").split(".")[0] or 0)
+
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        NPM is None,
-        reason="npm is not on PATH: the TypeScript example needs Node.js 20 or newer and npm",
+        NPM is None or _node_major() < NODE_MAJOR_NEEDED,
+        reason=f"the TypeScript example needs Node.js {NODE_MAJOR_NEEDED} or newer and npm on PATH",
     ),
 ]
 
