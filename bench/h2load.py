@@ -1,22 +1,24 @@
-"""The h2load driver: gRPC calls from nghttp2's load generator, with a mix of request bodies.
+"""The h2load driver: calls from nghttp2's load generator, with a mix of request bodies, in any
+protocol of wire.py (gRPC; Connect over h2c or HTTP/1.1).
 
-h2load speaks HTTP/2 and posts one fixed body per process (``-d``), so a mix of requests is
-sent by several h2load processes at once, each with its own body, the requests in flight split
-between their connections (one request in flight per connection, or ``streams`` per
-connection: 16 in flight over one connection is what one client channel sends to a server whose
-processes share a port, and the kernel spreads connections, not calls). When there are more bodies
-than processes, the run is cut into consecutive slices, each with the next bodies: with 16
-bodies, 4 processes and 16 in flight, four slices of 4 processes x 4 connections; with 1 in
-flight, sixteen slices of one process and one connection.
+h2load posts one fixed body per process (``-d``), so a mix of requests is sent by several h2load
+processes at once, each with its own body, the requests in flight split between their
+connections (one request in flight per connection, or ``streams`` per connection: 16 in flight
+over one connection is what one client channel sends to a server whose processes share a port,
+and the kernel spreads connections, not calls). When there are more bodies than processes, the
+run is cut into consecutive slices, each with the next bodies: with 16 bodies, 4 processes and
+16 in flight, four slices of 4 processes x 4 connections; with 1 in flight, sixteen slices of
+one process and one connection.
 
 A timed run sends a fixed number of requests per process (``-n``, from the rate a warm-up
 measured), so every request it starts also completes: the server's own count of answers over
-the run must equal h2load's (see answers.py). h2load sees only HTTP statuses; a gRPC error is
-an HTTP 200 with ``grpc-status`` in the trailers.
+the run must equal h2load's (see answers.py). h2load sees only HTTP statuses: a gRPC error is
+an HTTP 200 with ``grpc-status`` in the trailers, a Connect error an HTTP error status.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import re
 import resource
@@ -27,8 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import wire
+
 H2LOAD = "h2load"
-GRPC_HEADERS = ("content-type: application/grpc", "te: trailers")
 RUN_TIMEOUT_SECONDS = 900.0
 _REQUESTS = re.compile(
     r"requests: (?P<total>\d+) total, (?P<started>\d+) started, (?P<done>\d+) done, "
@@ -99,6 +102,10 @@ class Result:
     (HTTP 2xx), failed (other HTTP status), errored, timeout."""
     latencies_us: list[int] = field(default_factory=list)
     """Every request's time from start to end of response (``--log-file``), µs."""
+    statuses: collections.Counter[int] = field(default_factory=collections.Counter)
+    """Responses by HTTP status (``--log-file``); 0: h2load did not read the status. h2load
+    1.52 reads an HTTP/1.1 status only through its reason phrase, which some servers (Hypercorn)
+    leave empty, as HTTP/1.1 allows: it counts those answers failed."""
     seconds: float = 0.0
     """Time under load: the sum of each slice's first request start to last response end."""
     generator_cpu_s: float = 0.0
@@ -116,13 +123,40 @@ class Result:
         """Responses per second under load."""
         return self.done / self.seconds if self.seconds else 0.0
 
+    def failures(self, *, server_counts: bool) -> list[str]:
+        """Requests not answered with an HTTP 2xx, or not completed; empty when all were.
 
-def _command(url: str, part: Part, *, seconds: float | None, requests: int, log: Path) -> list[str]:
+        ``server_counts``: the server's own count checks every answer's status (see answers.py;
+        over Connect an OK answer is an HTTP 200), so an answer whose HTTP status h2load could
+        not read (0) is left to it.
+        """
+        counts = self.counts
+        found = [f"{counts[name]:,} {name}" for name in ("errored", "timeout") if counts[name]]
+        if counts["done"] != counts["started"]:
+            found.append(f"h2load started {counts['started']:,}, done {counts['done']:,}")
+        if not counts["done"]:
+            found.append("no response at all")
+        for status, count in sorted(self.statuses.items()):
+            if status == 0 and not server_counts:
+                found.append(f"{count:,} answers whose HTTP status h2load could not read")
+            elif status and not 200 <= status < 300:
+                found.append(f"{count:,} answered HTTP {status}")
+        return found
+
+
+def _command(
+    url: str,
+    part: Part,
+    protocol: wire.Protocol,
+    *,
+    seconds: float | None,
+    requests: int,
+    log: Path,
+) -> list[str]:
     limit = ["-D", f"{max(1, round(seconds * 1000))}ms"] if seconds else ["-n", str(requests)]
-    headers = [argument for header in GRPC_HEADERS for argument in ("-H", header)]
     return [
         H2LOAD, "-c", str(part.connections), "-m", str(part.streams), *limit, "-d", str(part.body),
-        *headers, "--log-file", str(log), url,
+        *protocol.h2load_arguments, "--log-file", str(log), url,
     ]  # fmt: skip
 
 
@@ -131,15 +165,17 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _read_log(log: Path) -> tuple[list[int], float, float]:
-    """Latencies (µs) of a --log-file, and the first start and last end (µs since epoch)."""
-    latencies, first, last = [], math.inf, 0.0
+def _read_log(log: Path, into: Result) -> tuple[float, float]:
+    """Add the latencies (µs) and statuses of a --log-file to ``into``; its first start and
+    last end (µs since epoch)."""
+    first, last = math.inf, 0.0
     for line in log.read_text().splitlines():
-        start, _status, duration = line.split("\t")[:3]
-        latencies.append(int(duration))
+        start, status, duration = line.split("\t")[:3]
+        into.latencies_us.append(int(duration))
+        into.statuses[int(status)] += 1
         first = min(first, int(start))
         last = max(last, int(start) + int(duration))
-    return latencies, first, last
+    return first, last
 
 
 def run(
@@ -147,11 +183,13 @@ def run(
     slices: Sequence[Sequence[Part]],
     directory: Path,
     *,
+    protocol: wire.Protocol = wire.GRPC,
     seconds: float | None = None,
     rate: float = 0.0,
     duration: float = 0.0,
 ) -> Result:
-    """Run every slice, one after another, its processes together.
+    """Run every slice, one after another, its processes together, in ``protocol`` (the bodies
+    encoded for it).
 
     With ``seconds``, each slice runs that long (``-D``: a warm-up; requests still in flight at
     the end are cut off). Otherwise each process sends a fixed number of requests: its share
@@ -166,7 +204,9 @@ def run(
             share = rate * duration / len(slices) * part.in_flight / in_flight
             log = directory / f"h2load-{number}-{index}.log"
             requests = max(part.in_flight, round(share))
-            commands.append(_command(url, part, seconds=seconds, requests=requests, log=log))
+            commands.append(
+                _command(url, part, protocol, seconds=seconds, requests=requests, log=log)
+            )
             logs.append(log)
         started = time.perf_counter()
         processes = [
@@ -178,8 +218,7 @@ def run(
         first, last = math.inf, 0.0
         for process, output, log in zip(processes, outputs, logs, strict=True):
             _count(result, process.returncode, output)
-            latencies, start, end = _read_log(log)
-            result.latencies_us.extend(latencies)
+            start, end = _read_log(log, result)
             first, last = min(first, start), max(last, end)
             log.unlink()
         # Under -D the log holds only the measured requests; the wall clock is the slice.

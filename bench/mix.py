@@ -1,5 +1,5 @@
 """The requests a load sends: a mix of customers of every tier, unknown ids, channels, intents
-and order values, as gRPC request bodies (5-byte length prefix + serialized message).
+and order values, as serialized request messages (wire.py encodes them for each protocol).
 
 h2load posts one fixed body per process, so the mix is a list of bodies, each sent by its own
 h2load process (see h2load.py); every body records what Tierline must answer to it, so that a
@@ -12,11 +12,11 @@ import itertools
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 from tierline import messages
 from tierline.interaction import Channel, DecisionRequest
+from tierline.v1 import entitlement_pb2 as pb
 
 TIERS = ("platinum", "gold", "growth", "standard", "basic", "unknown")
 """Every tier of the default policy; ``unknown`` is an id with no features in Redis."""
@@ -43,7 +43,7 @@ Interaction = tuple[DecisionRequest, Expected]
 
 @dataclass(frozen=True)
 class Body:
-    """One request as h2load sends it, and what its answer must say."""
+    """One request of the mix, and what its answer must say."""
 
     label: str
     """Short description: tier, channel, intent of a Decide; the item count of a batch."""
@@ -54,15 +54,11 @@ class Body:
     batch: bool = False
     """A DecideBatchRequest (else a DecideRequest)."""
 
-    @property
-    def framed(self) -> bytes:
-        """The HTTP/2 body of a gRPC call: uncompressed flag, 4-byte big-endian length, message."""
-        return b"\x00" + len(self.message).to_bytes(4, "big") + self.message
-
-    def write(self, path: Path) -> Path:
-        """Write the framed body to ``path`` (h2load -d reads it); ``path``."""
-        path.write_bytes(self.framed)
-        return path
+    def request(self) -> pb.DecideRequest | pb.DecideBatchRequest:
+        """The request message itself, decoded (each wire encodes it its own way: wire.py)."""
+        kind = pb.DecideBatchRequest if self.batch else pb.DecideRequest
+        request: pb.DecideRequest | pb.DecideBatchRequest = kind.FromString(self.message)
+        return request
 
 
 def customer_ids(population: int) -> list[str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import h2load
 import mix
 import servers
+import wire
 from environment import environment_table, machine_facts, tool_version
 from rich.console import Console
 from rich.table import Table
@@ -175,7 +176,7 @@ def profile(args: argparse.Namespace, directory: Path, console: Console) -> tupl
         servers.load_customers(redis.url, directory, args.customers)
         by_tier = mix.customers_by_tier(redis.url, args.customers, DEFAULT_KEY_PREFIX)
         bodies = mix.decide_bodies(by_tier, args.bodies, args.seed)
-        files = [body.write(directory / f"decide-{n}.bin") for n, body in enumerate(bodies)]
+        files = wire.GRPC.write(bodies, directory, "decide")
         cache = ["--near-cache", "false"] if args.near_cache == "off" else []
         tierline = servers.start_tierline("tierline", redis.url, extra_args=cache)
         url = f"http://{tierline.target}{DECIDE_PATH}"

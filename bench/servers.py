@@ -48,6 +48,8 @@ class Server:
     name: str
     target: str
     popens: list[subprocess.Popen[str]]
+    http_target: str | None = None
+    """host:port of its HTTP listener (Connect, gRPC-Web), if it has one."""
     metrics_urls: list[str] = field(default_factory=list)
     """Each process's /metrics (one per process started; a supervisor serves one for all)."""
     log: list[str] = field(default_factory=list)
@@ -150,16 +152,29 @@ def _health(target: str) -> int | None:
 
 
 def start_tierline(
-    name: str, redis_url: str, *, processes: int = 1, extra_args: Sequence[str] = ()
+    name: str,
+    redis_url: str,
+    *,
+    processes: int = 1,
+    http: bool = False,
+    extra_args: Sequence[str] = (),
 ) -> Server:
-    """`tierline serve --workers processes`, once every worker is SERVING (the decision log off
-    unless ``extra_args`` turn it on, no authentication unless they give --auth-file); Refused
-    with the server's own message when it will not start."""
+    """`tierline serve --workers processes` (with ``http``, an HTTP listener too), once every
+    worker is SERVING (the decision log off unless ``extra_args`` turn it on, no authentication
+    unless they give --auth-file); Refused with the server's own message when it will not
+    start."""
     port, metrics_port = free_port(), free_port()
-    server = Server(name, f"127.0.0.1:{port}", [], [f"http://127.0.0.1:{metrics_port}/metrics"])
+    server = Server(
+        name,
+        f"127.0.0.1:{port}",
+        [],
+        http_target=f"127.0.0.1:{free_port()}" if http else None,
+        metrics_urls=[f"http://127.0.0.1:{metrics_port}/metrics"],
+    )
     command = [
         sys.executable, "-m", "tierline_server.cli", "serve",
         "--listen", server.target, "--metrics-listen", f"127.0.0.1:{metrics_port}",
+        *(["--http-listen", server.http_target] if server.http_target else []),
         "--workers", str(processes), "--decision-log", "false",
         *([] if "--auth-file" in extra_args else ["--insecure-no-auth"]),
         "--policy", str(POLICY), "--redis-url", redis_url, "--log-format", "json", *extra_args,

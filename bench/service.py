@@ -5,15 +5,18 @@ Starts on loopback: a private redis-server with ``--customers`` demo customers (
 features demo`` + ``features load``); each Tierline deployment asked for (one process, two
 processes sharing the port, ``--workers N``) with the near-cache on and off; and bare echo
 servers (bench/echo_server.py) in each process model asked for, answering a real
-DecideResponse. Then, for each number of requests in flight and each target, h2load warms up,
-then sends a timed run (see h2load.py); the status of every answer is checked (see answers.py);
-then bursts from the Python asyncio client (see load.py). Prints the tables, writes the JSON
-result, and exits 1 if any answer was not OK.
+DecideResponse. Each Tierline method is driven in every protocol of ``--protocols`` (gRPC; the
+Connect protocol on the server's HTTP listener, JSON over h2c or HTTP/1.1, or binary protobuf:
+see wire.py), the same requests in each. Then, for each number of requests in flight and each
+target, h2load warms up, then sends a timed run (see h2load.py); the status of every answer is
+checked (see answers.py); then bursts from the Python asyncio client (see load.py). Prints the
+tables, writes the JSON result, and exits 1 if any answer was not OK.
 
     python bench/service.py                          # the default run, about 4 minutes
     python bench/service.py --process-model          # every echo model at 16 in flight, 3 times
     python bench/service.py --soak                   # 10 minutes at 16 in flight, RSS every 30 s
     python bench/service.py --in-flight 16 --tierline 1 --echo aio --duration 2   # quick
+    python bench/service.py --in-flight 1,16 --tierline 1 --echo aio --protocols all
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import load
 import mix
 import procfs
 import servers
+import wire
 from environment import environment_table, machine_facts, redis_version, tool_version
 from percentiles import percentiles
 from report import (
@@ -91,21 +95,31 @@ BURST_PAUSE_SECONDS = 0.5
 
 @dataclass(frozen=True)
 class Target:
-    """What one row of the results drives: a server, a method, the bodies of the mix."""
+    """What one row of the results drives: a server, a method, the bodies of the mix, and the
+    protocol they are sent in."""
 
     name: str
     server: servers.Server
     path: str
     bodies: Sequence[mix.Body]
     files: Sequence[Path]
+    """The bodies as ``protocol`` encodes them."""
     per_call: int
     """Decisions per call (1, or the items of a batch)."""
     is_tierline: bool
+    protocol: wire.Protocol = wire.GRPC
+
+    @property
+    def address(self) -> str:
+        """host:port of the server's listener for ``protocol``."""
+        address = self.server.http_target if self.protocol.over_http else self.server.target
+        assert address is not None, f"{self.server.name} was started without an HTTP listener"
+        return address
 
     @property
     def url(self) -> str:
-        """What h2load is given: the server and the method's path."""
-        return f"http://{self.server.target}{self.path}"
+        """What h2load is given: the listener and the method's path."""
+        return f"http://{self.address}{self.path}"
 
 
 @dataclass(frozen=True)
@@ -125,8 +139,13 @@ class Settings:
 def measure(target: Target, in_flight: int, repeat: int, settings: Settings) -> Measurement:
     """Warm up, then one timed run, with CPU and the server's answer counts around it."""
     slices = h2load.plan(target.files, in_flight, settings.processes, settings.streams)
+    protocol = target.protocol
     warm = h2load.run(
-        target.url, slices, settings.directory, seconds=settings.warmup_s / len(slices)
+        target.url,
+        slices,
+        settings.directory,
+        protocol=protocol,
+        seconds=settings.warmup_s / len(slices),
     )
     settle(target.server)
     pids = target.server.pids()
@@ -135,7 +154,12 @@ def measure(target: Target, in_flight: int, repeat: int, settings: Settings) -> 
     redis_before = procfs.cpu_seconds(settings.redis_pid)
     machine_before, started = procfs.machine_busy_seconds(), time.perf_counter()
     run = h2load.run(
-        target.url, slices, settings.directory, rate=warm.rate, duration=settings.duration_s
+        target.url,
+        slices,
+        settings.directory,
+        protocol=protocol,
+        rate=warm.rate,
+        duration=settings.duration_s,
     )
     wall = time.perf_counter() - started
     server_cpu = _cpu_since(cpu_before)
@@ -143,11 +167,11 @@ def measure(target: Target, in_flight: int, repeat: int, settings: Settings) -> 
     machine = procfs.machine_busy_seconds() - machine_before
     after_texts = [servers.scrape(url) for url in target.server.metrics_urls]
 
-    problems = [*warm.problems, *run.problems, *_h2load_problems(run)]
+    problems = [*warm.problems, *run.problems, *run.failures(server_counts=target.is_tierline)]
     degraded, checked_by = 0, "sample"
     if target.is_tierline:
         method = target.path.rsplit("/", 1)[1]
-        counted = answers.account(method, before_texts, after_texts, run.done)
+        counted = answers.account(method, protocol.counted_as, before_texts, after_texts, run.done)
         problems += counted.problems
         degraded, checked_by = counted.degraded, "server count + sample"
     decisions = run.done * target.per_call
@@ -186,22 +210,6 @@ def _cpu_since(before: dict[int, float]) -> float:
     return sum(now.get(pid, spent) - spent for pid, spent in before.items())
 
 
-def _h2load_problems(run: h2load.Result) -> list[str]:
-    """Requests h2load did not see answered with HTTP 200, or did not complete."""
-    counts = run.counts
-    found = [
-        f"{counts[name]:,} {name}" for name in ("failed", "errored", "timeout") if counts[name]
-    ]
-    if counts["done"] != counts["started"] or counts["succeeded"] != counts["done"]:
-        found.append(
-            f"h2load started {counts['started']:,}, done {counts['done']:,}, "
-            f"succeeded {counts['succeeded']:,}"
-        )
-    if not counts["done"]:
-        found.append("no response at all")
-    return found
-
-
 # --- starting what is measured -----------------------------------------------------------------
 
 
@@ -210,13 +218,14 @@ def start_tierlines(
 ) -> Iterator[servers.Server]:
     """Every Tierline deployment x near-cache asked for; a refused one is noted unavailable."""
     timeout = () if args.redis_timeout is None else ("--redis-timeout", str(args.redis_timeout))
+    http = any(protocol.over_http for protocol in args.protocols)
     for key in args.tierline:
         name, processes, flags = DEPLOYMENTS[key]
         for cache in args.near_cache:
             label = f"tierline {name}, near-cache {cache}"
             try:
                 yield servers.start_tierline(
-                    label, redis_url, processes=processes,
+                    label, redis_url, processes=processes, http=http,
                     extra_args=[*flags, *NEAR_CACHE[cache], *timeout],
                 )  # fmt: skip
             except servers.Refused as refused:
@@ -237,21 +246,30 @@ def tierline_targets(
     tierlines: Sequence[servers.Server],
     decide: Sequence[mix.Body],
     batch: Sequence[mix.Body],
-    write: Callable[[str, Sequence[mix.Body]], list[Path]],
+    directory: Path,
 ) -> list[Target]:
-    """Decide and DecideBatch on every Tierline server."""
-    decide_files, batch_files = write("decide", decide), write("batch", batch)
+    """Decide and DecideBatch in every protocol asked for, on every Tierline server: the
+    protocols of one method side by side."""
+    methods = {
+        "Decide": ("Decide", DECIDE_PATH, decide, 1),
+        "DecideBatch": (f"DecideBatch({args.batch_items})", BATCH_PATH, batch, args.batch_items),
+    }
+    files = {
+        (method, protocol.key): protocol.write(bodies, directory, method)
+        for method, (_, _, bodies, _) in methods.items()
+        for protocol in args.protocols
+    }
     targets = []
     for server in tierlines:
         deployment = server.name.removeprefix("tierline ")
-        if "Decide" in args.methods:
-            targets.append(
-                Target(f"Decide · {deployment}", server, DECIDE_PATH, decide, decide_files, 1, True)
-            )
-        if "DecideBatch" in args.methods:
-            name = f"DecideBatch({args.batch_items}) · {deployment}"
-            items = args.batch_items
-            targets.append(Target(name, server, BATCH_PATH, batch, batch_files, items, True))
+        for method in args.methods:
+            title, path, bodies, per_call = methods[method]
+            for protocol in args.protocols:
+                name = " · ".join(filter(None, (title, deployment, protocol.label)))
+                written = files[method, protocol.key]
+                targets.append(
+                    Target(name, server, path, bodies, written, per_call, True, protocol)
+                )
     return targets
 
 
@@ -281,14 +299,11 @@ def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> Re
                 echoes.append(servers.start_echo(model, answer))
                 started.append(echoes[-1])
 
-        def write(kind: str, bodies: Sequence[mix.Body]) -> list[Path]:
-            return [b.write(directory / f"{kind}-{n}.bin") for n, b in enumerate(bodies)]
-
+        echo_files = wire.GRPC.write(decide, directory, "echo")
         echo_targets = [
-            Target(e.name, e, "/bench.Echo/Decide", decide, write("decide", decide), 1, False)
-            for e in echoes
+            Target(e.name, e, "/bench.Echo/Decide", decide, echo_files, 1, False) for e in echoes
         ]
-        targets = [*echo_targets, *tierline_targets(args, tierlines, decide, batch, write)]
+        targets = [*echo_targets, *tierline_targets(args, tierlines, decide, batch, directory)]
         report.environment = environment(args, redis.url, load_seconds, decide, answer)
         console.print(environment_table(report.environment))
         if report.unavailable:
@@ -390,9 +405,10 @@ def check_samples(targets: Sequence[Target], echo: bytes, report: Report, when: 
     """The decoded sample of every target's bodies (before and after the load)."""
     for target in targets:
         found = answers.sample(
-            target.server.target,
+            target.address,
             target.path,
             target.bodies,
+            protocol=target.protocol,
             echo_answer=None if target.is_tierline else echo,
         )
         name = target.server.name
@@ -431,13 +447,16 @@ def environment(
         if args.redis_timeout is not None
         else f"server default Redis budget {DEFAULT_REDIS_TIMEOUT_SECONDS * 1000:g} ms"
     )
+    http = any(protocol.over_http for protocol in args.protocols)
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         **machine_facts(DISTRIBUTIONS),
         "h2load": tool_version(["h2load", "--version"]),
         "Redis": f"redis-server {redis_version()} on {redis_url}, {args.customers:,} demo "
         f"customers loaded in {load_seconds:.1f} s",
-        "tierline serve": f"default settings but ports and Redis URL; {timeout}",
+        "tierline serve": f"default settings but ports{' (and --http-listen)' if http else ''} "
+        f"and Redis URL; {timeout}",
+        "protocols": "; ".join(protocol_facts(protocol, decide) for protocol in args.protocols),
         "mix": f"{len(decide)} Decide bodies (every tier, unknown ids, 7 channels, 8 intents, "
         f"4 order sizes), {args.batch_bodies} DecideBatch bodies of {args.batch_items} mixed "
         f"items; DecideRequest ~{statistics.fmean(len(b.message) for b in decide):.0f} B; "
@@ -450,6 +469,17 @@ def environment(
         "noise": "a shared 2-core machine: other people's tests run at the same time; "
         "see the 'other CPU' column",
     }
+
+
+def protocol_facts(protocol: wire.Protocol, decide: Sequence[mix.Body]) -> str:
+    """One protocol of the run: its transport, its headers and the mean size of a Decide body."""
+    transport = "HTTP/1.1" if protocol.http1 else "h2c"
+    listener = "HTTP listener" if protocol.over_http else "gRPC port"
+    size = statistics.fmean(len(protocol.encode(body)) for body in decide)
+    return (
+        f"{protocol.key} ({transport} to the {listener}, {', '.join(protocol.headers)}, "
+        f"Decide body ~{size:.0f} B)"
+    )
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -477,6 +507,14 @@ def choices(allowed: Sequence[str]) -> Callable[[str], list[str]]:
         return chosen
 
     return parse
+
+
+def protocols(text: str) -> list[wire.Protocol]:
+    """``grpc,connect-json`` -> those protocols; ``all`` = every one of wire.py."""
+    keys = list(wire.PROTOCOLS) if text == "all" else choices(list(wire.PROTOCOLS))(text)
+    if not keys:
+        raise argparse.ArgumentTypeError("at least one protocol: " + ", ".join(wire.PROTOCOLS))
+    return [wire.PROTOCOLS[key] for key in keys]
 
 
 def echo_models(text: str) -> list[servers.EchoModel]:
@@ -511,6 +549,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add("--near-cache", type=choices(list(NEAR_CACHE)), default=["on", "off"], help="on,off")
     add("--methods", type=choices(list(METHODS)), default=list(METHODS), help="Decide,DecideBatch")
+    add(
+        "--protocols",
+        type=protocols,
+        default=[wire.GRPC],
+        help=f"how Tierline is loaded: {','.join(wire.PROTOCOLS)} (Connect on --http-listen); all",
+    )
     add("--bodies", type=int, default=16, help="distinct Decide bodies in the mix")
     add("--batch-bodies", type=int, default=4, help="distinct DecideBatch bodies")
     add("--batch-items", type=int, default=100, help="items per DecideBatch")
@@ -544,9 +588,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.soak:
         args.echo, args.tierline = [], args.tierline[:1]
         args.near_cache, args.methods, args.bursts = args.near_cache[:1], ["Decide"], 0
+        args.protocols = args.protocols[:1]
     levels = [args.soak_in_flight] if args.soak else args.in_flight
     if args.streams < 1 or any(level % args.streams for level in levels):
         parser.error(f"requests in flight {levels} must be multiples of --streams {args.streams}")
+    http1 = [protocol.key for protocol in args.protocols if protocol.http1]
+    if args.streams > 1 and http1:
+        parser.error(
+            f"--streams {args.streams} puts several requests on one connection, which HTTP/1.1 "
+            f"cannot ({', '.join(http1)} in --protocols): leave --streams at 1 or drop it"
+        )
     return args
 
 

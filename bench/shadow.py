@@ -45,6 +45,7 @@ from pathlib import Path
 import grpc
 import mix
 import servers
+import wire
 from decisionlog import Decision, make_decisions
 from environment import environment_table, machine_facts, redis_version, tool_version
 from percentiles import percentile, percentiles
@@ -293,7 +294,7 @@ def end_to_end(
                 started.append(deployments[name])
         targets = []
         for method, (path, made, per_call) in bodies.items():
-            files = [body.write(directory / f"{method}-{n}.bin") for n, body in enumerate(made)]
+            files = wire.GRPC.write(made, directory, method)
             for name, server in deployments.items():
                 targets.append(
                     (
