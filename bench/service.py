@@ -2,8 +2,8 @@
 h2load with a mix of real requests, in one run.
 
 Starts on loopback: a private redis-server with ``--customers`` demo customers (``tierline
-features demo`` + ``features load``); each Tierline deployment asked for (one process, two
-processes sharing the port, ``--workers N``) with the near-cache on and off; and bare echo
+features demo`` + ``features load``); each Tierline deployment asked for (``--workers 1``
+and ``--workers 2``) with the near-cache on and off; and bare echo
 servers (bench/echo_server.py) in each process model asked for, answering a real
 DecideResponse. Each Tierline method is driven in every protocol of ``--protocols`` (gRPC; the
 Connect protocol on the server's HTTP listener, JSON over h2c or HTTP/1.1, or binary protobuf:
@@ -68,14 +68,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DECIDE_PATH = "/tierline.v1.EntitlementService/Decide"
 BATCH_PATH = "/tierline.v1.EntitlementService/DecideBatch"
 METHODS = {"Decide": DECIDE_PATH, "DecideBatch": BATCH_PATH}
-DEPLOYMENTS: dict[str, tuple[str, int, tuple[str, ...]]] = {
-    "1": ("1 process", 1, ()),
-    "2": ("2 processes, shared port", 2, ()),
-    "w1": ("--workers 1", 1, ("--workers", "1")),
-    "w2": ("--workers 2", 1, ("--workers", "2")),
+DEPLOYMENTS: dict[str, tuple[str, int]] = {
+    "1": ("--workers 1", 1),
+    "2": ("--workers 2", 2),
 }
-"""Key -> (name, processes started, extra flags). ``2`` is two independent `tierline serve`
-sharing the port (SO_REUSEPORT), no supervisor; ``w1``/``w2`` ask the server for workers."""
+"""Key -> (name, worker processes): `tierline serve --workers N`, the workers sharing the port
+(SO_REUSEPORT) under one supervisor."""
 NEAR_CACHE = {"on": (), "off": ("--near-cache", "false")}
 DISTRIBUTIONS = (
     "grpcio", "protobuf", "redis", "hiredis", "durable-rules", "prometheus-client", "uvloop",
@@ -220,13 +218,13 @@ def start_tierlines(
     timeout = () if args.redis_timeout is None else ("--redis-timeout", str(args.redis_timeout))
     http = any(protocol.over_http for protocol in args.protocols)
     for key in args.tierline:
-        name, processes, flags = DEPLOYMENTS[key]
+        name, processes = DEPLOYMENTS[key]
         for cache in args.near_cache:
             label = f"tierline {name}, near-cache {cache}"
             try:
                 yield servers.start_tierline(
                     label, redis_url, processes=processes, http=http,
-                    extra_args=[*flags, *NEAR_CACHE[cache], *timeout],
+                    extra_args=[*NEAR_CACHE[cache], *timeout],
                 )  # fmt: skip
             except servers.Refused as refused:
                 report.unavailable[label] = f"the server refused: {refused}"
@@ -544,8 +542,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add(
         "--tierline",
         type=choices(list(DEPLOYMENTS)),
-        default=["1", "2", "w1", "w2"],
-        help="deployments: 1 process, 2 sharing the port, --workers 1, --workers 2",
+        default=list(DEPLOYMENTS),
+        help="deployments: 1 (--workers 1), 2 (--workers 2)",
     )
     add("--near-cache", type=choices(list(NEAR_CACHE)), default=["on", "off"], help="on,off")
     add("--methods", type=choices(list(METHODS)), default=list(METHODS), help="Decide,DecideBatch")
