@@ -40,6 +40,7 @@ from support.requests import request  # noqa: E402
 from support.security import TOKENS, Pki, server_tls_args, write_callers  # noqa: E402
 from tierline_server.api.auth import Authenticator, CallersFile, Credentials  # noqa: E402
 from tierline_server.metrics import Metrics  # noqa: E402
+from wire import grpc_frame  # noqa: E402
 
 PEER = "ipv4:10.0.0.1:40000"
 CALLS = 200_000
@@ -87,9 +88,8 @@ def _metrics() -> Metrics:
 
 def grpc_body(directory: Path) -> Path:
     """One Decide request, framed as gRPC sends it."""
-    message = request("c000007").SerializeToString()
     body = directory / "decide.bin"
-    body.write_bytes(b"\x00" + len(message).to_bytes(4, "big") + message)
+    body.write_bytes(grpc_frame(request("c000007").SerializeToString()))
     return body
 
 

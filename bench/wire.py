@@ -19,9 +19,14 @@ from google.protobuf import json_format
 from mix import Body
 
 
-def grpc_framed(body: Body) -> bytes:
+def grpc_frame(message: bytes) -> bytes:
     """The HTTP/2 body of a gRPC call: uncompressed flag, 4-byte big-endian length, message."""
-    return b"\x00" + len(body.message).to_bytes(4, "big") + body.message
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def grpc_framed(body: Body) -> bytes:
+    """A body of the mix as gRPC sends it."""
+    return grpc_frame(body.message)
 
 
 def connect_json(body: Body) -> bytes:
