@@ -42,7 +42,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("response building (mapping)", ("api/mapping.py",)),
     ("validation", ("api/validation.py",)),
     ("policy facts + merge", ("tierline_server/policy", "tierline_server/decisions.py")),
-    ("other Tierline code (handler, interceptor, ids)", ("tierline_server/api",)),
+    ("other Tierline code (handlers, call guard, ids)", ("tierline_server/api",)),
 )
 """(name, path fragments) of the parts of a decision. A sample belongs to the part of its
 innermost frame that has one (the socket writes of redis-py are the lookup's, a metric observed
@@ -144,9 +144,10 @@ def py_spy() -> str:
 
 
 def record(pid: int, seconds: float, rate: int, out: Path) -> subprocess.CompletedProcess[str]:
-    """py-spy record of every thread of ``pid``, Python and native frames."""
+    """py-spy record of every thread of ``pid`` and of its worker processes (`tierline serve`
+    is a supervisor: the decisions are made in its children), Python and native frames."""
     command = [
-        py_spy(), "record", "--native", "--format", "raw", "--rate", str(rate),
+        py_spy(), "record", "--native", "--subprocesses", "--format", "raw", "--rate", str(rate),
         "--duration", str(round(seconds)), "--output", str(out), "--pid", str(pid),
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, check=False)
