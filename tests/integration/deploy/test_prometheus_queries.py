@@ -4,7 +4,9 @@ scrapes a real Tierline (over a real Redis) after some traffic.
 Two checks per expression: the expression itself returns data (for an alert, its signal: the
 expression without its threshold comparisons and absent(), since a healthy service fires none),
 and so does every series selector in it, so that a misspelt metric or label value fails even
-inside an ``or``. Label values are pre-initialised by the service, so every selector matches.
+inside an ``or``. Label values are pre-initialised by the service, so every selector matches;
+the service runs with a shadow policy, since only then does it export the shadow's series, and
+with a callers file, so that it refuses a caller with a wrong token.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from support.deploy_files import (
     recorded_series,
     recording_rules,
 )
+from support.policies import raised_threshold
 from support.prometheus_server import PrometheusServer, QueryError
 from support.redis_server import RedisServer
+from support.requests import request
+from support.security import TOKENS, WRONG_TOKEN, with_token, write_callers
 from support.tierline_process import TierlineProcess
 from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
@@ -55,6 +60,9 @@ COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
 MAX_IN_FLIGHT = 3
 """Low enough that a batch of one more item is always shed, so that the dashboard's shed load
 has data; the test's own calls, one at a time, never come near it."""
+SHADOWED_PURCHASE_MINOR = 6000
+"""60.00 euros: free shipping under the served policy (from 50), not under the candidate (from
+75), so that the shadow panels show differences."""
 
 
 def grafana(promql: str) -> str:
@@ -114,10 +122,14 @@ def problems(prometheus: PrometheusServer, promql: str) -> list[str]:
 
 def decide_for_a_while(target: str) -> int:
     """Decisions of every kind the dashboard shows (near-cache hits and misses, unknown
-    customers, batches, invalid requests, shed calls); returns how many decisions were made."""
+    customers, batches, invalid requests, shed calls, purchases the shadow decides otherwise,
+    calls refused for a wrong token); returns how many decisions were made."""
     decisions = 0
     with grpc.insecure_channel(target) as channel:
-        stub = entitlement_pb2_grpc.EntitlementServiceStub(channel)
+        stub = entitlement_pb2_grpc.EntitlementServiceStub(
+            with_token(channel, TOKENS["call-center"])
+        )
+        stranger = entitlement_pb2_grpc.EntitlementServiceStub(with_token(channel, WRONG_TOKEN))
         context = pb.InteractionContext(channel=pb.CHANNEL_PHONE, intent="cancel")
         deadline = time.monotonic() + TRAFFIC_SECONDS
         while time.monotonic() < deadline:
@@ -126,6 +138,15 @@ def decide_for_a_while(target: str) -> int:
                     pb.DecideRequest(customer_id=customer, context=context), timeout=TIMEOUT
                 )
                 decisions += 1
+            purchase = request(
+                f"someone-new-{decisions}",
+                pb.CHANNEL_WEB,
+                intent="purchase",
+                order_value_minor=SHADOWED_PURCHASE_MINOR,
+                currency="EUR",
+            )
+            stub.Decide(purchase, timeout=TIMEOUT)
+            decisions += 1
             items = [pb.DecideRequest(customer_id=c, context=context) for c in CUSTOMERS]
             stub.DecideBatch(pb.DecideBatchRequest(items=items), timeout=TIMEOUT)
             decisions += len(items)
@@ -137,6 +158,9 @@ def decide_for_a_while(target: str) -> int:
             with pytest.raises(grpc.RpcError) as shed:
                 stub.DecideBatch(pb.DecideBatchRequest(items=[*too_many, *items]), timeout=TIMEOUT)
             assert shed.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            with pytest.raises(grpc.RpcError) as refused:
+                stranger.Decide(purchase, timeout=TIMEOUT)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
             time.sleep(0.05)
     return decisions
 
@@ -146,11 +170,17 @@ def prometheus(
     _session_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
     """Prometheus with alerts.yaml loaded, once it has scraped Tierline's counts after some
-    traffic and evaluated the recording rules on them."""
+    traffic (the shadow's too) and evaluated the recording rules on them."""
     write_features(_session_redis.url, CUSTOMERS)
+    directory = tmp_path_factory.mktemp("tierline")
+    candidate = raised_threshold(directory)
     tierline = TierlineProcess(
         _session_redis.url,
-        extra_args=["--redis-timeout", "1", "--max-in-flight", str(MAX_IN_FLIGHT)],
+        auth_file=write_callers(directory / "callers.yaml"),
+        extra_args=[
+            *("--redis-timeout", "1", "--max-in-flight", str(MAX_IN_FLIGHT)),
+            *("--shadow-policy", str(candidate)),
+        ],
     ).start()
     server = PrometheusServer(
         tmp_path_factory.mktemp("prometheus"),
@@ -163,6 +193,10 @@ def prometheus(
         wait_for(
             lambda: _value(server, "sum(tierline_decisions_total)") == decisions,
             what=f"Prometheus scraped all {decisions} decisions",
+        )
+        wait_for(
+            lambda: _value(server, "sum(tierline_shadow_decisions_total)") == decisions,
+            what=f"Prometheus scraped the shadow's {decisions} decisions",
         )
         scraped = time.time()
         wait_for(
