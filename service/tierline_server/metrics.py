@@ -52,6 +52,8 @@ PERMISSION_DENIED (the method's permission, or explain, missing)."""
 DECISION_LOG_DROPS = ("queue_full", "redis", "shutdown")
 """Why the decision log lost a decision: its queue was full; Redis failed for longer than the
 retry time, or refused the entry; the service stopped before it could be written."""
+GRPC_CALL_RESULTS = ("started", "succeeded", "failed")
+"""gRPC's own count of calls (channelz): started, and ended OK or otherwise."""
 SHADOW_RESULTS = ("agree", "differ", "error", "skipped")
 """What became of a decision drawn for the shadow policy: it decided the same for the customer,
 or otherwise; it failed (counted, never raised); it was not evaluated (its queue was full)."""
@@ -235,6 +237,15 @@ class Metrics:
             registry=registry,
             multiprocess_mode="liveall",
         )
+        self.grpc_calls = Counter(
+            "tierline_grpc_calls_total",
+            "Calls gRPC started on this server's ports and how they ended, by result (started, "
+            "succeeded, failed), from gRPC's own counts (channelz), health checks included: "
+            "failed also counts calls gRPC ended before any handler ran (their deadline passed "
+            "while they waited for a worker), which tierline_rpcs_total cannot see.",
+            ["result"],
+            registry=registry,
+        )
         self.bad_feature_records = Counter(
             "tierline_bad_feature_records_total",
             "Customer records read from Redis that were malformed, by reason (the customer is "
@@ -264,6 +275,8 @@ class Metrics:
             self.decision_log_dropped.labels(reason)
         for bad in BadRecord:
             self.bad_feature_records.labels(bad.value)
+        for result in GRPC_CALL_RESULTS:
+            self.grpc_calls.labels(result)
 
     def track_shadow(
         self, *, name: str, version: str, checksum: str, kinds: Iterable[str],

@@ -29,6 +29,7 @@ from tierline.v1 import entitlement_pb2, policy_admin_pb2
 from tierline_server import tls
 from tierline_server.api import admin, auth, entitlement, grpc_transport
 from tierline_server.api.admission import Admission
+from tierline_server.api.grpc_calls import GrpcCalls
 from tierline_server.api.guard import CallGuard, Guarded, Method
 from tierline_server.config import ServerConfig, check_http, check_security, masked_url
 from tierline_server.decisionlog.writer import DecisionLogWriter
@@ -46,7 +47,8 @@ ADMIN = policy_admin_pb2.DESCRIPTOR.services_by_name["PolicyAdminService"]
 FEATURE_STORE_HEALTH = "tierline.features"
 """Health entry that reports Redis: NOT_SERVING while Redis is unreachable (decisions degrade)."""
 OVERALL_HEALTH = ""
-REDIS_PROBE_SECONDS = 1.0
+PERIOD_SECONDS = 1.0
+"""How often Redis is probed and gRPC's own call counts are copied into the metrics."""
 KEEPALIVE_MIN_PING_MS = 10_000
 RETIRE_IDLE_SECONDS = 1.0
 """How long a retiring server waits for a moment with no call in progress before it stops."""
@@ -135,7 +137,8 @@ class TierlineServer:
         )
         self.serving = False
         """SERVING: the policy compiled, every listener up, not draining (/readyz)."""
-        self._probe: asyncio.Task[None] | None = None
+        self._periodic: asyncio.Task[None] | None = None
+        self._grpc_calls = GrpcCalls(metrics.grpc_calls)
         self._redis_reachable: bool | None = None
         self._stopping = asyncio.Event()
 
@@ -190,7 +193,7 @@ class TierlineServer:
             await self.health_server.start()
         await self._report_redis()
         await self._set_health(SERVING)
-        self._probe = asyncio.create_task(self._probe_redis())
+        self._periodic = asyncio.create_task(self._each_period())
 
     def _guarded(
         self, service: ServiceDescriptor, servicer: object, methods: dict[str, Method]
@@ -270,8 +273,8 @@ class TierlineServer:
         if self.health_server is not None:
             await self.health_server.stop(None)
         self._stopping.set()
-        if self._probe is not None:
-            await self._probe
+        if self._periodic is not None:
+            await self._periodic
         if self.shadow is not None:
             self.shadow.close()  # after the drain, before the log: every decision reaches it
         if self.decision_log is not None:
@@ -301,12 +304,13 @@ class TierlineServer:
                 "until it answers",
             )
 
-    async def _probe_redis(self) -> None:
+    async def _each_period(self) -> None:
         # Ends on the stop event rather than by cancellation: redis-py can swallow a
         # cancellation that lands while it connects, which would leave shutdown waiting.
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), REDIS_PROBE_SECONDS)
+                await asyncio.wait_for(self._stopping.wait(), PERIOD_SECONDS)
+            self._grpc_calls.update()
             if self._stopping.is_set():
                 return
             await self._report_redis()

@@ -10,6 +10,7 @@ from support.metrics import metric, scrape
 from support.paths import REPO
 from support.requests import request
 from support.tierline_process import TierlineProcess
+from support.waiting import wait_for
 from tierline.v1 import entitlement_pb2 as pb
 from tierline.v1 import entitlement_pb2_grpc
 
@@ -109,3 +110,35 @@ def test_no_created_series(server: TierlineProcess) -> None:
 
     assert "tierline_decisions_total" in names
     assert [name for name in names if name.endswith("_created")] == []
+
+
+def test_grpc_s_own_counts_include_the_calls_no_handler_saw(fresh_server: TierlineProcess) -> None:
+    """Calls gRPC ends on its own (here: a method that does not exist; under a burst: calls
+    whose deadline passed before a worker took them) are in tierline_grpc_calls_total, and
+    nowhere in tierline_rpcs_total."""
+    calls = "tierline_grpc_calls_total"
+    before = scrape(fresh_server.metrics_port)
+    with grpc.insecure_channel(fresh_server.target) as channel:
+        stub = entitlement_pb2_grpc.EntitlementServiceStub(channel)
+        for _ in range(4):
+            stub.Decide(request("gold-1"), timeout=TIMEOUT)
+        missing = channel.unary_unary("/tierline.v1.EntitlementService/NoSuchMethod")
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError) as refused:
+                missing(b"", timeout=TIMEOUT)
+            assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+    def counted() -> dict[str, float] | None:
+        samples = scrape(fresh_server.metrics_port)
+        change = {
+            result: metric(samples, calls, result=result) - metric(before, calls, result=result)
+            for result in ("started", "succeeded", "failed")
+        }
+        return change if change["started"] >= 7 else None
+
+    change = wait_for(counted, what="gRPC's counts copied into /metrics")
+    # Health checks of the harness may be counted too: at least, never fewer.
+    assert change["succeeded"] >= 4
+    assert change["failed"] >= 3
+    samples = scrape(fresh_server.metrics_port)
+    assert metric(samples, "tierline_rpcs_total") - metric(before, "tierline_rpcs_total") == 4
