@@ -31,7 +31,7 @@ import hmac
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -90,6 +90,12 @@ class Credentials:
     certificate_subject: str | None
     peer: str
     """The caller's address, for the log."""
+
+
+def presented_authorization(values: Sequence[str]) -> str | None:
+    """The authorization a call presents, from its headers or metadata of that name: sent
+    twice, the values are joined, which matches no token (refused, whichever came first)."""
+    return ", ".join(values) if values else None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from google.protobuf.message_factory import GetMessageClass
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from tierline_server.api.auth import Credentials
+from tierline_server.api.auth import Credentials, presented_authorization
 from tierline_server.api.guard import (
     Guarded,
     parse_binary,
@@ -74,8 +74,7 @@ class _GrpcCall:
         ]
         subject = context.auth_context().get("x509_subject")
         return Credentials(
-            # Sent twice: joined, it matches no token (refused, whichever came first).
-            authorization=", ".join(authorization) if authorization else None,
+            authorization=presented_authorization(authorization),
             certificate_subject=subject[0].decode() if subject else None,
             peer=context.peer(),
         )

@@ -153,11 +153,6 @@ class CallGuard:
         """Refuse new calls from now on (UNAVAILABLE: clients retry another replica)."""
         self._draining = True
 
-    @property
-    def draining(self) -> bool:
-        """Whether new calls are refused."""
-        return self._draining
-
     async def idle(self) -> None:
         """Wait for a moment with no decision in progress (admin calls do not count: a reload
         asked over ReloadPolicy waits for this server to retire)."""

@@ -26,7 +26,7 @@ from connectrpc.server import ConnectASGIApplication
 from google.protobuf import json_format, message
 from protobuf.wkt import Any as AnyDetail
 
-from tierline_server.api.auth import Credentials
+from tierline_server.api.auth import Credentials, presented_authorization
 from tierline_server.api.guard import Guarded, Parser, parse_binary, status_details
 from tierline_server.errors import FieldViolation, InvalidRequest, TierlineError
 
@@ -152,10 +152,10 @@ class HttpCall:
         """The call's authorization headers. Client certificates are checked in the TLS
         handshake under mutual TLS, but the HTTP server does not say whose they are: callers
         name themselves with tokens here."""
-        authorization = self._context.request_headers.getall("authorization")
         return Credentials(
-            # Sent twice: joined, it matches no token (refused, whichever came first).
-            authorization=", ".join(authorization) if authorization else None,
+            authorization=presented_authorization(
+                self._context.request_headers.getall("authorization")
+            ),
             certificate_subject=None,
             peer=self._context.client_address or "",
         )
