@@ -73,11 +73,6 @@ class Certificates:
     """A server context of these certificates (building it checks that they agree)."""
 
 
-def read_certificates(files: CertificateFiles) -> Certificates:
-    """The certificates of ``files``; TlsFilesError when they cannot be used."""
-    return _read(files)[0]
-
-
 def _read(files: CertificateFiles) -> tuple[Certificates, FileStats]:
     for _ in range(READ_ATTEMPTS):
         before = _stats(files)

@@ -74,13 +74,13 @@ class Admission:
         self.in_flight -= decisions
         self._finished += decisions
         now = self._clock()
+        if now - self._sampled_at < SAMPLE_SECONDS:
+            return
+        cpu = self._cpu_clock()
         finished = self._finished - self._sampled_finished
-        if now - self._sampled_at >= SAMPLE_SECONDS and finished >= MIN_SAMPLE_DECISIONS:
-            cpu = self._cpu_clock()
-            sample = (cpu - self._sampled_cpu) / finished
-            self.cost_seconds += SMOOTHING * (sample - self.cost_seconds)
-            self._sampled_at, self._sampled_cpu, self._sampled_finished = now, cpu, self._finished
-        elif now - self._sampled_at >= SAMPLE_SECONDS:
-            # Too few decisions to tell their cost from housekeeping: start a new sample.
-            self._sampled_at, self._sampled_cpu = now, self._cpu_clock()
-            self._sampled_finished = self._finished
+        # Too few decisions to tell their cost from housekeeping: only start a new sample.
+        if finished >= MIN_SAMPLE_DECISIONS:
+            self.cost_seconds += SMOOTHING * (
+                (cpu - self._sampled_cpu) / finished - self.cost_seconds
+            )
+        self._sampled_at, self._sampled_cpu, self._sampled_finished = now, cpu, self._finished

@@ -104,12 +104,6 @@ class FeatureStore:
         await self._batches.close()
         await self._client.aclose()
 
-    def set_policy(self, policy: Policy) -> None:
-        """Serve a new policy: its feature schema may differ, so cached entries are dropped."""
-        self._codec = FeatureCodec(policy.features)
-        if self._cache is not None:
-            self._cache.clear()
-
     async def ping(self) -> bool:
         """Whether Redis answers (for health reporting; does not touch the circuit)."""
         try:
@@ -176,7 +170,7 @@ class FeatureStore:
 
     async def _fetch(self, keys_: Sequence[str]) -> dict[str, Decoded | None]:
         """One round trip for a batch of keys: each key's record, None where Redis failed."""
-        codec = self._codec  # a reload may swap it while we wait for Redis
+        codec = self._codec
         try:
             replies = await self._reader.read(keys_, codec.fields)
         except redis_client.FAILURES as error:

@@ -22,7 +22,6 @@ from support.waiting import wait_until
 from tierline_server.config import NearCacheSettings
 from tierline_server.features.keys import InvalidCustomerIdError
 from tierline_server.features.lookup import FeatureSource
-from tierline_server.policy.compiler import compile_policy_text
 
 pytestmark = pytest.mark.integration
 
@@ -185,24 +184,6 @@ def test_lookup_many_answers_in_order_with_one_read_for_the_misses(redis_url: st
             ]
             assert [f.features.get("tier") for f in found] == ["basic", "gold", None, "basic"]
             assert await store.lookup_many([]) == []
-
-    asyncio.run(scenario())
-
-
-def test_a_new_policy_drops_the_cache_and_reads_its_features(redis_url: str) -> None:
-    write(redis_url, "c1", tier="gold", ltv="10", vip="yes")
-    text = (REPO / "rules" / "policy.yaml").read_text()
-    with_vip = compile_policy_text(
-        text.replace("features:\n", "features:\n  vip: {type: bool, default: false}\n", 1)
-    )
-
-    async def scenario() -> None:
-        async with open_store(settings(redis_url), LONG_TTL) as (store, _):
-            assert "vip" not in (await store.lookup("c1")).features
-            store.set_policy(with_vip)
-            found = await store.lookup("c1")
-            assert found.source is FeatureSource.REDIS
-            assert found.features["vip"] is True
 
     asyncio.run(scenario())
 
