@@ -15,7 +15,6 @@ asked on each new handshake); /metrics and the HTTP listener through their socke
 
 from __future__ import annotations
 
-import os
 import ssl
 import threading
 import time
@@ -27,15 +26,14 @@ import grpc
 import structlog
 
 from tierline_server.config import SettingError, TlsSettings
+from tierline_server.file_changes import CHECK_SECONDS, FileStat, file_stat
 
 log = structlog.get_logger(__name__)
 
-CHECK_SECONDS = 1.0
-"""How often the files are looked at (a stat each), at most: a rotation shows within this."""
 READ_ATTEMPTS = 3
 """Reads of files that keep changing while they are read, before giving up for now."""
 
-FileStats = tuple[tuple[int, int, int] | None, ...]
+FileStats = tuple[FileStat, ...]
 
 
 class TlsFilesError(SettingError):
@@ -116,16 +114,7 @@ def _reason(error: OSError) -> str:
 
 
 def _stats(files: CertificateFiles) -> FileStats:
-    """What changes when a file is written or replaced (following symbolic links)."""
-    stats: list[tuple[int, int, int] | None] = []
-    for path in files.paths:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            stats.append(None)
-        else:
-            stats.append((stat.st_ino, stat.st_mtime_ns, stat.st_size))
-    return tuple(stats)
+    return tuple(file_stat(path) for path in files.paths)
 
 
 class CertificateWatch:

@@ -28,7 +28,6 @@ import enum
 import functools
 import hashlib
 import hmac
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tierline_server import logs
 from tierline_server.config import ServerConfig, SettingError
 from tierline_server.errors import PermissionDenied, Refused, Unauthenticated
+from tierline_server.file_changes import CHECK_SECONDS, file_stat
 from tierline_server.metrics import AUTH_REFUSALS, Metrics
 
 log = structlog.get_logger(__name__)
@@ -69,8 +69,6 @@ METHOD_PERMISSIONS = {
 CALLER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
 """A caller's name: it is logged and written to the decision log, so it is short and plain."""
 TOKEN_HASH_PATTERN = r"^[0-9a-f]{64}$"
-CHECK_SECONDS = 1.0
-"""How often the callers file is looked at (a stat) for changes, at most."""
 REFUSAL_LOG_SECONDS = 10.0
 """Refusals of one reason are logged at most once per this period, with how many there were: a
 client retrying a bad token in a loop must not flood the log (the metric counts each one)."""
@@ -242,7 +240,7 @@ class CallersFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stat = _stat(path)
+        self._stat = file_stat(path)
         self._callers = read_callers(path)
         self._checked = time.monotonic()
 
@@ -251,7 +249,7 @@ class CallersFile:
         now = time.monotonic()
         if now - self._checked >= CHECK_SECONDS:
             self._checked = now
-            stat = _stat(self.path)
+            stat = file_stat(self.path)
             if stat != self._stat:
                 self._stat = stat
                 self._reread()
@@ -264,15 +262,6 @@ class CallersFile:
             log.error("callers file rejected", reason=str(error), kept="the previous callers")
             return
         log.info("callers file reloaded", callers=len(self._callers.identities))
-
-
-def _stat(path: Path) -> tuple[int, int, int] | None:
-    """What changes when a file is written or replaced (a Kubernetes Secret swaps a link)."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def callers_for(config: ServerConfig) -> CallersFile | None:
