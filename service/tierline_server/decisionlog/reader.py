@@ -99,7 +99,7 @@ class DecisionLogReader:
     def oldest(self) -> float | None:
         """When the stream's oldest entry was written (epoch seconds); None when it is empty."""
         page = _page(self._client.xrange(self._stream, min="-", max="+", count=1))
-        return int(page[0][0].partition("-")[0]) / 1000 if page else None
+        return record.written_at(page[0][0]) if page else None
 
     def between(self, since: float, until: float) -> Iterator[Entry]:
         """The decisions made from ``since`` up to ``until`` (epoch seconds), in the order they
@@ -111,8 +111,7 @@ class DecisionLogReader:
 
     def _range(self, start: float, end: float) -> Iterator[tuple[str, bytes | None]]:
         """(entry id, record field) of the entries written from ``start`` to ``end``."""
-        low = f"{max(int(start * 1000), 0)}-0"
-        high = f"{max(int(end * 1000), 0)}-{MAX_SEQUENCE}"
+        low, high = record.entry_id(start), record.entry_id(end, MAX_SEQUENCE)
         while True:
             page = _page(self._client.xrange(self._stream, min=low, max=high, count=PAGE))
             yield from page
@@ -128,7 +127,7 @@ class DecisionLogReader:
         except RecordError:
             self.skipped += 1
             return None
-        return Entry(data, decoded, int(entry_id.partition("-")[0]) / 1000)
+        return Entry(data, decoded, record.written_at(entry_id))
 
 
 def _page(reply: Any) -> list[tuple[str, bytes | None]]:

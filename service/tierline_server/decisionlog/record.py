@@ -126,3 +126,14 @@ def decode(data: bytes | str) -> DecisionRecord:
     except (msgspec.DecodeError, ValueError) as error:  # ValidationError is a DecodeError
         raise RecordError(f"not a decision record: {error}") from None
     return record
+
+
+def entry_id(epoch: float, sequence: int = 0) -> str:
+    """The id of the stream entry written at ``epoch`` (seconds) with ``sequence``: stream ids
+    are milliseconds-sequence, and none comes before 1970."""
+    return f"{max(int(epoch * 1000), 0)}-{sequence}"
+
+
+def written_at(entry_id: str) -> float:
+    """When a stream entry was written (epoch seconds), from its id."""
+    return int(entry_id.partition("-")[0]) / 1000

@@ -193,7 +193,7 @@ class DecisionLogWriter:
         """Append the batch with one script call; False (the batch kept) when Redis failed."""
         oldest = ""
         if self._max_age_seconds:
-            oldest = f"{int((time.time() - self._max_age_seconds) * 1000)}-0"
+            oldest = record.entry_id(time.time() - self._max_age_seconds)
         records = [data for _, data in self._pending]
         started = time.perf_counter()
         try:
