@@ -125,10 +125,9 @@ class Supervisor:
         self._leaving: set[Worker] = set()
         self._generation = {slot: 0 for slot in range(config.workers)}
         self._backoff = dict.fromkeys(range(config.workers), RESTART_FIRST_SECONDS)
-        self._checksum = ""
+        self._served = ("", "")
+        """The checksums of the policy and the shadow policy being served (worker.checksums)."""
         self._version = ""
-        self._shadow_checksum = ""
-        """The shadow policy's ('' when there is none)."""
         self._reloading = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._metrics_dir = Path(tempfile.mkdtemp(prefix="tierline-metrics-"))
@@ -158,14 +157,13 @@ class Supervisor:
         except PolicyInvalid as invalid:
             return _not_serving(invalid, f"the policy at {self.config.policy_path}")
         try:
-            shadow = self._load_shadow()
+            shadow = worker.load_shadow(self.config)
         except PolicyInvalid as invalid:
             return _not_serving(
                 invalid, f"the shadow policy at {self.config.shadow.policy} (--shadow-policy)"
             )
         self._http = self._serve_metrics()
-        self._checksum, self._version = policy.checksum, policy.version
-        self._shadow_checksum = shadow.checksum if shadow is not None else ""
+        self._served, self._version = worker.checksums(policy, shadow), policy.version
         failed = await self._start_generation(self._served)
         if failed:
             log.error("not serving", reason=failed)
@@ -221,10 +219,10 @@ class Supervisor:
             except PolicyInvalid as invalid:
                 return self._rejected(invalid.errors, "the policy has errors")
             try:
-                shadow = self._load_shadow()
+                shadow = worker.load_shadow(self.config)
             except PolicyInvalid as invalid:
                 return self._rejected(invalid.errors, "the shadow policy has errors")
-            checksums = (policy.checksum, shadow.checksum if shadow is not None else "")
+            checksums = worker.checksums(policy, shadow)
             if checksums == self._served:
                 log.info("policy unchanged", policy_version=policy.version)
                 return self._unchanged()
@@ -243,7 +241,7 @@ class Supervisor:
                 checksum=policy.checksum,
                 previous_version=self._version,
             )
-            self._checksum, self._shadow_checksum = checksums
+            self._served = checksums
             self._version = policy.version
             self.metrics.policy_reloads.labels("success").inc()
             self._announce_shadow(policy, shadow)
@@ -254,15 +252,6 @@ class Supervisor:
                 [w.retiring for w in old], timeout=self.config.grace_seconds + EXIT_MARGIN_SECONDS
             )
             return ReloadResult(True, policy.version, policy.checksum)
-
-    @property
-    def _served(self) -> tuple[str, str]:
-        """The checksums of the policy and the shadow policy ('' without one) being served."""
-        return self._checksum, self._shadow_checksum
-
-    def _load_shadow(self) -> Policy | None:
-        """The shadow policy, compiled (None without one): PolicyInvalid when it has errors."""
-        return load_policy(self.config.shadow.policy) if self.config.shadow.policy else None
 
     def _announce_shadow(self, live: Policy, shadow: Policy | None) -> None:
         """Say which shadow policy the workers now evaluate, and what it cannot see."""
@@ -284,7 +273,7 @@ class Supervisor:
             )
 
     def _unchanged(self) -> ReloadResult:
-        return ReloadResult(False, self._version, self._checksum)
+        return ReloadResult(False, self._version, self._served[0])
 
     def _rejected(self, errors: Iterable[PolicyError], why: str) -> ReloadResult:
         errors = tuple(errors)
@@ -295,7 +284,7 @@ class Supervisor:
             serving_version=self._version,
             errors=[str(error) for error in errors],
         )
-        return ReloadResult(False, self._version, self._checksum, errors)
+        return ReloadResult(False, self._version, self._served[0], errors)
 
     async def _start_generation(self, checksums: tuple[str, str]) -> str | None:
         """Start a worker in every slot on the policy and shadow policy of ``checksums``; None
@@ -314,7 +303,7 @@ class Supervisor:
         identity = f"w{slot}{'ab'[self._generation[slot] % 2]}"
         multiprocess.mark_process_dead(identity)  # type: ignore[no-untyped-call]
         ours, theirs = self._context.Pipe()
-        spec = worker.WorkerSpec(identity, checksums[0], checksums[1])
+        spec = worker.WorkerSpec(identity, checksums)
         process = self._context.Process(
             target=worker.run, args=(self.config, spec, theirs), name=f"worker-{identity}"
         )

@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, values
 from tierline_server import logs
 from tierline_server.config import ServerConfig, SettingError
 from tierline_server.metrics import Metrics
+from tierline_server.policy.compiled import Policy
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.decider import Decider
 from tierline_server.policy.errors import EngineUnavailable, PolicyInvalid
@@ -46,10 +47,20 @@ class WorkerSpec:
     identity: str
     """Names the worker in logs and in metrics files (reused across restarts, so that the
     number of metrics files stays bounded however many workers come and go)."""
-    checksum: str
-    """The policy the supervisor checked: the worker refuses to serve any other."""
-    shadow_checksum: str = ""
-    """The shadow policy the supervisor checked ('' when there is none), likewise."""
+    checksums: tuple[str, str]
+    """The policy and shadow policy the supervisor checked (see ``checksums``): the worker
+    refuses to serve any other."""
+
+
+def load_shadow(config: ServerConfig) -> Policy | None:
+    """The shadow policy, compiled (None without one): PolicyInvalid when it has errors."""
+    return load_policy(config.shadow.policy) if config.shadow.policy else None
+
+
+def checksums(policy: Policy, shadow: Policy | None) -> tuple[str, str]:
+    """What a generation of workers serves: the checksums of the policy and of the shadow
+    policy ('' without one)."""
+    return policy.checksum, shadow.checksum if shadow is not None else ""
 
 
 def run(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> None:
@@ -74,13 +85,12 @@ async def _serve(config: ServerConfig, spec: WorkerSpec, pipe: Connection) -> No
     try:
         policy = load_policy(config.policy_path)
         decider = Decider(policy)
-        candidate = load_policy(config.shadow.policy) if config.shadow.policy else None
+        candidate = load_shadow(config)
         shadow = Decider(candidate) if candidate is not None else None
     except (PolicyInvalid, EngineUnavailable) as error:
         pipe.send(("failed", str(error)))
         return
-    checksums = (policy.checksum, candidate.checksum if candidate is not None else "")
-    if checksums != (spec.checksum, spec.shadow_checksum):
+    if checksums(policy, candidate) != spec.checksums:
         pipe.send(("failed", "the policy files changed while the worker started"))
         return
     link = _SupervisorLink(pipe)
