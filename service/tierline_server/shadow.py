@@ -95,9 +95,7 @@ class Shadow:
         rules = metrics.shadow_rule_differences
         self._rules = {rule: rules.labels(rule) for rule in self._rules_behind.rule_ids}
         self._duration = metrics.shadow_evaluation_duration
-        self._failures = 0
-        """Failures not yet reported in the log."""
-        self._next_report = 0.0
+        self._failure_log = logs.Summary(self._log_failures, ERROR_REPORT_SECONDS)
 
     def append(
         self,
@@ -177,19 +175,17 @@ class Shadow:
             self._log.append(request, outcome, batch=batch, shadow=shadow)
 
     def _failed(self, error: Exception) -> None:
-        """Count a failed evaluation; log the latest, and how many failed since the last
-        report, at most once a while."""
+        """Count a failed evaluation; the log has the latest, and how many failed, at most
+        once a while."""
         self._results["error"].inc()
-        self._failures += 1
-        now = time.monotonic()
-        if now < self._next_report:
-            return
+        self._failure_log.add(error=error)
+
+    def _log_failures(self, failures: int, latest: dict[str, Any]) -> None:
+        error = latest["error"]
         log.warning(
             "shadow evaluation failed",
             shadow_policy_version=self._candidate.policy.version,
-            failures=self._failures,
+            failures=failures,
             error=logs.failure(error),
             exc_info=error,
         )
-        self._failures = 0
-        self._next_report = now + ERROR_REPORT_SECONDS
