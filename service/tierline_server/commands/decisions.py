@@ -10,7 +10,6 @@ import csv
 import dataclasses
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from rich.markup import escape
 from tierline import money
 
 from tierline_server.api import mapping
+from tierline_server.commands.log_span import LOG_REDIS_OPTIONS, read_log
 from tierline_server.commands.options import (
     add_policy_option,
     add_settings,
@@ -42,7 +42,6 @@ from tierline_server.commands.output import (
 from tierline_server.config import (
     DECISION_LOG_READING,
     INSTANT_RULE,
-    REDIS_TLS,
     DecisionLogSettings,
     RedisSettings,
     SettingError,
@@ -61,7 +60,6 @@ from tierline_server.policy.inputs import readable_features
 
 DEFAULT_TAIL_LINES = 10
 FORMATS = ("jsonl", "csv")
-REDIS_OPTIONS = ("url", "cluster", *REDIS_TLS)
 CSV_COLUMNS = (
     "decision_id", "time", "method", "caller", "customer", "customer_hashed",
     "channel", "intent", "order_value", "currency", "item_count", "attributes",
@@ -126,7 +124,7 @@ def register(groups: Any) -> None:
 
 
 def _add_log_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings(parser, RedisSettings, only=REDIS_OPTIONS)
+    add_settings(parser, RedisSettings, only=LOG_REDIS_OPTIONS)
     add_settings(parser, DecisionLogSettings, only=DECISION_LOG_READING)
 
 
@@ -338,26 +336,26 @@ def _record_rows(record: DecisionRecord) -> list[tuple[str, str]]:
 
 def export_command(args: argparse.Namespace) -> int:
     """Write every decision made in the span, as JSON Lines or CSV, with a progress display."""
-    since = args.since
-    until = args.until if args.until is not None else time.time()
     written = 0
     try:
-        with _reader(args) as reader, _output(args.out) as out, progress("exporting") as update:
+        with (
+            progress("exporting") as update,
+            read_log(args, update) as span,
+            _output(args.out) as out,
+        ):
             write = _jsonl_writer(out) if args.format == "jsonl" else _csv_writer(out)
-            span = max(until - since, 1e-3)
-            for entry in reader.between(since, until):
+            for entry in span.entries:
                 write(entry)
                 written += 1
-                if written % 1000 == 0:
-                    done = min(max((entry.written_at - since) / span, 0.0), 1.0)
-                    update(done, f"{written:,} decisions")
     except (RedisError, RedisClusterException) as error:
         return redis_failed(_redis_url(args), error)
     except OSError as error:
         errors.print(f"[red]cannot write[/red] {escape(args.out)}: {escape(str(error))}")
         return 2
-    errors.print(f"exported {written:,} decisions made from {iso_time(since)} to {iso_time(until)}")
-    _report_skipped(reader)
+    errors.print(
+        f"exported {written:,} decisions made from {iso_time(span.since)} to {iso_time(span.until)}"
+    )
+    _report_skipped(span.reader)
     return 0
 
 

@@ -24,6 +24,8 @@ from tierline_server.decisionlog.reader import DecisionLogReader, Entry
 from tierline_server.decisionlog.record import iso_time
 from tierline_server.features.redis_client import writer_client
 
+LOG_REDIS_OPTIONS = ("url", "cluster", *REDIS_TLS)
+"""The Redis settings a reader of the decision log takes."""
 PROGRESS_EVERY = 10_000
 """Items read between two progress updates."""
 
@@ -38,7 +40,7 @@ def add_log_options(parser: argparse.ArgumentParser) -> None:
         help=f"with --from-log: decisions from {INSTANT_RULE} (default: the oldest logged)",
     )
     parser.add_argument("--until", type=argument(instant), help="with --from-log: up to (now)")
-    add_settings(parser, RedisSettings, only=("url", "cluster", *REDIS_TLS))
+    add_settings(parser, RedisSettings, only=LOG_REDIS_OPTIONS)
     add_settings(parser, DecisionLogSettings, only=("stream",))
 
 
