@@ -6,6 +6,8 @@ import os
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [first + second for first in _CROCKFORD for second in _CROCKFORD]
+"""Every 10-bit value as two digits: half the lookups of one digit at a time."""
 _DIGITS = frozenset(_CROCKFORD)
 _TIME_CHARS = 10
 ID_LENGTH = 26
@@ -22,8 +24,8 @@ def new_decision_id() -> str:
     else:
         random_part = int.from_bytes(os.urandom(10), "big") >> 1  # room to count up
     _last_ms, _last_random = now_ms, random_part
-    value = (now_ms << 80) | random_part
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    value = (now_ms << 80) | random_part  # 26 digits of 5 bits: 13 pairs
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
 
 
 def decision_time(decision_id: str) -> float:
