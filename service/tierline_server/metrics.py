@@ -159,13 +159,14 @@ class Metrics:
         )
         self.decisions_in_flight = Gauge(
             "tierline_decisions_in_flight",
-            "Decisions admitted and not yet answered.",
+            "Decisions admitted and not yet answered (sampled every second).",
             registry=registry,
             multiprocess_mode="livesum",
         )
         self.decision_cost = Gauge(
             "tierline_decision_cost_seconds",
-            "Event-loop CPU time per decision, as admission control measures it.",
+            "Event-loop CPU time per decision, as admission control measures it (sampled every "
+            "second).",
             registry=registry,
             multiprocess_mode="livemax",
         )

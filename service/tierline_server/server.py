@@ -48,7 +48,8 @@ FEATURE_STORE_HEALTH = "tierline.features"
 """Health entry that reports Redis: NOT_SERVING while Redis is unreachable (decisions degrade)."""
 OVERALL_HEALTH = ""
 PERIOD_SECONDS = 1.0
-"""How often Redis is probed and gRPC's own call counts are copied into the metrics."""
+"""How often Redis is probed, gRPC's own call counts are copied into the metrics and the
+admission gauges are sampled."""
 KEEPALIVE_MIN_PING_MS = 10_000
 RETIRE_IDLE_SECONDS = 1.0
 """How long a retiring server waits for a moment with no call in progress before it stops."""
@@ -311,6 +312,7 @@ class TierlineServer:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), PERIOD_SECONDS)
             self._grpc_calls.update()
+            self.guard.sample()
             if self._stopping.is_set():
                 return
             await self._report_redis()

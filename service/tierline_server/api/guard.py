@@ -176,7 +176,6 @@ class CallGuard:
         series = _Series(self._metrics, name, method, self._protocols)
         admission = self.admission
         authenticator = self._authenticator
-        metrics = self._metrics
 
         async def guarded_call(call: Call, data: bytes, parse: Parser) -> Any:
             started = time.perf_counter()
@@ -202,7 +201,6 @@ class CallGuard:
                     admission.admit(decisions, call.time_remaining())
                     admitted = decisions
                     self._idle.clear()
-                    metrics.decisions_in_flight.inc(decisions)
                     # Let calls that arrived meanwhile be admitted (or shed) before this one's
                     # work, which may not yield on its own (a near-cache hit never does).
                     await asyncio.sleep(0)
@@ -233,8 +231,12 @@ class CallGuard:
         admission.release(decisions)
         if not admission.in_flight:
             self._idle.set()
-        self._metrics.decisions_in_flight.dec(decisions)
-        self._metrics.decision_cost.set(admission.cost_seconds)
+
+    def sample(self) -> None:
+        """Set the admission gauges (decisions in flight, their cost): they are read once per
+        scrape, so a sample now and then tells as much as a write on every call, for less."""
+        self._metrics.decisions_in_flight.set(self.admission.in_flight)
+        self._metrics.decision_cost.set(self.admission.cost_seconds)
 
     def _log_shed(self, calls: int, latest: dict[str, Any]) -> None:
         log.warning(
