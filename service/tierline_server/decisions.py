@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from prometheus_client import Counter
+
 from tierline_server import logs
 from tierline_server.errors import DeadlinePassed
 from tierline_server.features.lookup import FeatureLookup, FeatureSource
@@ -24,6 +26,11 @@ from tierline_server.policy.domain import Context, Decision
 
 BATCH_EVAL_CHUNK = 16
 """Batch items evaluated between two yields to the event loop."""
+SERIES_KEPT = 4096
+"""(level, tier, matched rules) combinations whose metric series are kept at hand."""
+
+_DecisionSeries = tuple[Counter, tuple[Counter, ...]]
+"""A decision's count by level and tier, and those of the rules it matched."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,9 @@ class DecisionService:
         self._store = store
         self._metrics = metrics
         self._log = log
+        # The counters a decision adds to, by its level, tier and matched rules: finding a
+        # labelled series costs more than adding to it.
+        self._series: dict[tuple[str, str, tuple[str, ...]], _DecisionSeries] = {}
 
     async def decide(self, request: DecisionRequest, deadline: float | None = None) -> Outcome:
         """Decide for one request (one Redis round trip at most). ``deadline`` (monotonic): when
@@ -171,9 +181,19 @@ class DecisionService:
     def _count(self, decision: Decision, eval_ns: int) -> None:
         metrics = self._metrics
         metrics.rule_evaluation_duration.observe(eval_ns / 1e9)
-        metrics.decisions.labels(decision.service_level.name, decision.tier).inc()
-        for rule_id in decision.matched_rules:
-            metrics.rule_matches.labels(rule_id).inc()
+        key = (decision.service_level.name, decision.tier, decision.matched_rules)
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= SERIES_KEPT:
+                self._series.clear()
+            series = self._series[key] = (
+                metrics.decisions.labels(key[0], key[1]),
+                tuple(metrics.rule_matches.labels(rule_id) for rule_id in key[2]),
+            )
+        decided, matches = series
+        decided.inc()
+        for matched in matches:
+            matched.inc()
         if decision.degraded:
             metrics.degraded_decisions.inc()
 
