@@ -30,11 +30,12 @@ class Comparisons:
                 if reads(leaf.field)
             )
         )
+        self._tests = tuple(conditions.leaf_test(leaf) for leaf in self.leaves)
 
     def outcomes(self, facts: Facts) -> int:
         """Every comparison's outcome for ``facts``, one bit each."""
         key = 0
-        for bit, leaf in enumerate(self.leaves):
-            if conditions.leaf_holds(leaf, facts):
+        for bit, test in enumerate(self._tests):
+            if test(facts):
                 key |= 1 << bit
         return key

@@ -21,7 +21,8 @@ cannot turn "no threshold for this currency" into a match.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, TypeAlias
@@ -347,42 +348,48 @@ def threshold(leaf: MoneyCompare, facts: Facts) -> int | None:
 
 def leaf_holds(leaf: Leaf, facts: Facts) -> bool:
     """Evaluate one leaf against the facts."""
-    op = leaf.op
+    return leaf_test(leaf)(facts)
+
+
+LEAF_TESTS_KEPT = 4096
+"""Leaves whose test is kept built: every leaf of the policies served, and then some."""
+
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "in": lambda actual, expected: actual in expected,
+    "not_in": lambda actual, expected: actual not in expected,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+@lru_cache(maxsize=LEAF_TESTS_KEPT)
+def leaf_test(leaf: Leaf) -> Callable[[Facts], bool]:
+    """One leaf as a function of the facts, built once: a decision tests every leaf of its
+    policy (the decider's key), so the leaf's kind and operator are settled here, not per test."""
+    field = leaf.field
+    compare = _OPERATORS.get(leaf.op)
     if isinstance(leaf, MoneyCompare):
-        limit = threshold(leaf, facts)
-        return limit is not None and _compares(op, facts.values[leaf.field], limit)
+        assert compare is not None
+
+        def money_holds(facts: Facts) -> bool:
+            limit = threshold(leaf, facts)
+            return limit is not None and compare(facts.values[field], limit)
+
+        return money_holds
     expected = leaf.value
-    if op == "exists":
-        return (leaf.field in facts.present) is expected
-    actual = facts.values[leaf.field]
-    if op in ("matches", "not_matches"):
+    if leaf.op == "exists":
+        return lambda facts: (field in facts.present) is expected
+    if compare is None:  # matches, not_matches
         # Searched as UTF-8 bytes, which RE2 reads natively: with str the binding would also map
         # each offset back to characters, work this yes/no question does not need.
-        found = regex(expected).search(str(actual).encode()) is not None
-        return found == (op == "matches")
-    return _compares(op, actual, expected)
-
-
-def _compares(op: str, actual: Any, expected: Any) -> bool:
-    result: bool
-    match op:
-        case "eq":
-            result = actual == expected
-        case "ne":
-            result = actual != expected
-        case "in":
-            result = actual in expected
-        case "not_in":
-            result = actual not in expected
-        case "gt":
-            result = actual > expected
-        case "gte":
-            result = actual >= expected
-        case "lt":
-            result = actual < expected
-        case _:
-            result = actual <= expected
-    return result
+        search = regex(expected).search
+        wanted = leaf.op == "matches"
+        return lambda facts: (search(str(facts.values[field]).encode()) is not None) == wanted
+    return lambda facts: compare(facts.values[field], expected)
 
 
 def holds(condition: Condition, facts: Facts) -> bool:
