@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from iso4217 import Currency
+
+CODES_KEPT = 512
+"""Currency codes whose lookup is kept (ISO 4217 lists about 180; any case of each)."""
 
 Amount = Decimal | int | str | float
 """An amount in major units: ``Decimal("59.90")``, ``"59.90"``, ``59.9`` or ``59``."""
@@ -31,6 +35,9 @@ def exponent(currency: str) -> int:
     return _currency(currency)[1]
 
 
+# Looking a code up in the enum costs more than the rest of a request's validation. (A code
+# that is none raises, and is not kept.)
+@lru_cache(maxsize=CODES_KEPT)
 def _currency(text: str) -> tuple[str, int]:
     try:
         currency = Currency(text.upper() if isinstance(text, str) else text)
