@@ -74,12 +74,13 @@ async def serve_aio(address: str, answer: bytes) -> None:
     await server.stop(None)
 
 
-def serve_sync(address: str, answer: bytes, threads: int) -> None:
-    """A grpc.server on a pool of ``threads`` threads, until SIGTERM / SIGINT."""
+def serve_sync(address: str, handlers: grpc.GenericRpcHandler, threads: int) -> None:
+    """A grpc.server serving ``handlers`` on a pool of ``threads`` threads, until SIGTERM /
+    SIGINT (bench/sync_model.py serves Decide itself this way)."""
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=threads), options=OPTIONS
     )
-    server.add_generic_rpc_handlers((handler(answer, is_async=False),))
+    server.add_generic_rpc_handlers((handlers,))
     server.add_insecure_port(address)
     server.start()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -88,15 +89,20 @@ def serve_sync(address: str, answer: bytes, threads: int) -> None:
     server.wait_for_termination()
 
 
+def pin(index: int) -> None:
+    """Run this process on one CPU only: the ``index``-th of those it may use (wrapping)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpus[index % len(cpus)]})
+
+
 def serve(args: argparse.Namespace, index: int) -> None:
     """Be serving process number ``index``."""
     if args.pin:
-        cpus = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpus[index % len(cpus)]})
+        pin(index)
     address = f"127.0.0.1:{args.port}"
     answer = args.answer.read_bytes() if args.answer else b""
     if args.mode == "sync":
-        serve_sync(address, answer, args.threads)
+        serve_sync(address, handler(answer, is_async=False), args.threads)
     elif args.loop == "uvloop":
         import uvloop  # only this variant needs it (the bench extra installs it)
 
@@ -105,10 +111,11 @@ def serve(args: argparse.Namespace, index: int) -> None:
         asyncio.run(serve_aio(address, answer))
 
 
-def supervise(argv: Sequence[str], processes: int) -> int:
-    """Start ``processes`` copies of this script as serving processes; stop them on a signal."""
+def supervise(argv: Sequence[str], processes: int, script: str = __file__) -> int:
+    """Start ``processes`` copies of ``script`` (this one, or another bench server) as serving
+    processes, each given ``argv`` and its ``--index``; stop them on a signal."""
     children = [
-        subprocess.Popen([sys.executable, __file__, *argv, "--index", str(index)])
+        subprocess.Popen([sys.executable, script, *argv, "--index", str(index)])
         for index in range(processes)
     ]
 

@@ -198,9 +198,14 @@ class EchoModel:
     @property
     def name(self) -> str:
         """e.g. ``echo aio`` ``echo aio-uvloop x2 pinned`` ``echo sync/4 x2``."""
+        return f"echo {self.label}"
+
+    @property
+    def label(self) -> str:
+        """The model alone, e.g. ``aio-uvloop x2 pinned`` ``sync/4 x2``."""
         model = f"aio-{self.loop}" if self.mode == "aio" else f"sync/{self.threads}"
         count = f" x{self.processes}" if self.processes > 1 else ""
-        return f"echo {model}{count}{' pinned' if self.pinned else ''}"
+        return f"{model}{count}{' pinned' if self.pinned else ''}"
 
     @classmethod
     def parse(cls, text: str) -> EchoModel:
@@ -231,9 +236,21 @@ def start_echo(model: EchoModel, answer: Path) -> Server:
         "--mode", model.mode, "--loop", model.loop, "--threads", str(max(model.threads, 1)),
         "--processes", str(model.processes), *(["--pin"] if model.pinned else []),
     ]  # fmt: skip
-    server = Server(model.name, f"127.0.0.1:{port}", [])
+    return start_script(model.name, f"127.0.0.1:{port}", command, model.processes)
+
+
+def start_script(
+    name: str,
+    target: str,
+    command: Sequence[str],
+    processes: int,
+    metrics_urls: Sequence[str] = (),
+) -> Server:
+    """A bench server script (echo_server.py, sync_model.py) listening on ``target``, once each
+    of its ``processes`` serving processes has printed echo_server.READY."""
+    server = Server(name, target, [], metrics_urls=list(metrics_urls))
     _spawn(command, server, ECHO_READY)
-    _await(server, count=model.processes)
+    _await(server, count=processes)
     return server
 
 

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import os
 import statistics
 import sys
 import tempfile
@@ -346,8 +347,12 @@ def drive(
     console: Console,
 ) -> None:
     """Every target at every number in flight, ``--repeat`` times, interleaved so that the
-    machine's drift (other people's work) falls on every target alike."""
+    machine's drift (other people's work) falls on every target alike. The load average as
+    each repeat starts is printed and kept with the environment."""
     for repeat in range(1, args.repeat + 1):
+        load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+        report.environment[f"load average, repeat {repeat}"] = f"{load} (1, 5, 15 min)"
+        console.print(f"repeat {repeat}/{args.repeat}: load average {load}", highlight=False)
         for in_flight in args.in_flight:
             for target in targets:
                 with console.status(f"[{repeat}/{args.repeat}] {target.name}, {in_flight} ..."):
@@ -603,9 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; 1 if any answer was not OK (or the run broke), else 0."""
     args = parse_args(argv)
     h2load.require_h2load()
-    console = Console(record=True)
-    if not console.is_terminal:
-        console.width = CAPTURED_WIDTH  # a log file gets whole tables, not 80 columns
+    console = recording_console()
     started = time.perf_counter()
     kind = "soak" if args.soak else "process-model" if args.process_model else "service"
     path = args.json or RESULTS / f"{kind}-{datetime.date.today().isoformat()}.json"
@@ -617,6 +620,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report.soak:
         console.print(soak_table(report.soak))
     console.print(memory_table(report.memory))
+    return finish(report, console, path, started)
+
+
+def recording_console() -> Console:
+    """A console that keeps what it prints (saved beside the JSON)."""
+    console = Console(record=True)
+    if not console.is_terminal:
+        console.width = CAPTURED_WIDTH  # a log file gets whole tables, not 80 columns
+    return console
+
+
+def finish(report: Report, console: Console, path: Path, started: float) -> int:
+    """After the tables: the decoded samples, the failures; the JSON at ``path`` and the text
+    beside it. 1 if any answer was not OK, else 0."""
     console.print(
         f"decoded samples: {sum(report.sampled.values())} decisions checked, "
         f"{sum(report.sample_degraded.values())} degraded decisions among them",

@@ -173,7 +173,7 @@ class CallGuard:
         self, name: str, request_type: type[message.Message], method: Method, behaviour: Behaviour
     ) -> Guarded:
         """``behaviour`` behind the guard."""
-        series = _Series(self._metrics, name, method, self._protocols)
+        series = CallSeries(self._metrics, name, method, self._protocols)
         admission = self.admission
         authenticator = self._authenticator
 
@@ -256,7 +256,7 @@ class CallGuard:
         self._calls -= 1
 
 
-class _Series:
+class CallSeries:
     """The metric series one method's calls are counted in, bound once."""
 
     def __init__(

@@ -151,7 +151,7 @@ class FeatureStore:
         decoded = self._cache.get(customer_id)
         if decoded is None:
             return None
-        return _result(decoded, FeatureSource.NEAR_CACHE)
+        return lookup_of(decoded, FeatureSource.NEAR_CACHE)
 
     async def _read(
         self, misses: Mapping[str, str], batcher: Batcher[str, Decoded | None]
@@ -205,10 +205,12 @@ class FeatureStore:
     def _remember(self, customer_id: str, decoded: Decoded, generation: int) -> FeatureLookup:
         if self._cache is not None:
             self._cache.put(customer_id, decoded, negative=not decoded.found, generation=generation)
-        return _result(decoded, FeatureSource.REDIS)
+        return lookup_of(decoded, FeatureSource.REDIS)
 
 
-def _result(decoded: Decoded, source: FeatureSource) -> FeatureLookup:
+def lookup_of(decoded: Decoded, source: FeatureSource) -> FeatureLookup:
+    """What a lookup answers for a decoded record from ``source``: its features, and how old
+    they are now."""
     if not decoded.found:
         return MISSING
     # A stamp ahead of our clock (another host's clock, or bad data) means "just written".
