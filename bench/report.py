@@ -81,6 +81,9 @@ class Report:
     sample_degraded: dict[str, int] = field(default_factory=dict)
     """Degraded decisions in the decoded samples, by server."""
     soak: list[SoakPoint] = field(default_factory=list)
+    silent_streams: dict[str, str] = field(default_factory=dict)
+    """What a normal call got while streams that never send their request were open, by server
+    (sync_model.py)."""
 
     @property
     def failures(self) -> list[str]:
@@ -314,6 +317,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "sampled": report.sampled,
         "sample_degraded": report.sample_degraded,
         "soak": [dataclasses.asdict(point) for point in report.soak],
+        "silent_streams": report.silent_streams,
         "failures": report.failures,
     }
 

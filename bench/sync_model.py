@@ -28,8 +28,9 @@ The driver, in one run: a private Redis with demo customers; `tierline serve --w
 the bare sync echo (``sync4:2:pin``) beside the sync models asked for; every target driven by
 h2load with the load harness's Decide mix at each number in flight, the repeats interleaved
 (service.py's ``measure``: CPU per decision, the server's own count of answers, which must all
-be OK, and a decoded sample of every body before and after). Prints the table and exits 1 if
-any answer was not OK.
+be OK, and a decoded sample of every body before and after); then, for `tierline serve` and each
+sync model, a normal Decide while 64 streams that never send their request are open (one
+connection each). Prints the tables and exits 1 if any answer was not OK.
 
     python bench/sync_model.py                              # about 4 minutes
     python bench/sync_model.py --models sync4:2:pin --in-flight 16 --repeat 1   # quick
@@ -47,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -61,6 +62,7 @@ from environment import environment_table, machine_facts, redis_version, tool_ve
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 from report import Report, results_table, summaries
 from rich.console import Console
+from rich.table import Table
 from support.redis_server import free_port
 from tierline.v1 import entitlement_pb2 as pb
 from tierline_server.api import entitlement, mapping, validation
@@ -101,6 +103,10 @@ ECHO_MODEL = "sync4:2:pin"
 TIERLINE = "tierline --workers 2"
 DISTRIBUTIONS = ("grpcio", "protobuf", "redis", "durable-rules", "prometheus-client")
 RESULTS = Path(__file__).resolve().parent / "results"
+SILENT_STREAMS = 64
+"""Streams opened, one connection each, that never send their request: more than the threads
+of any sync model, and what any client can open."""
+PROBE_DEADLINE_SECONDS = 2.0
 
 
 # --- the serving processes ------------------------------------------------------------------------
@@ -315,12 +321,62 @@ def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> Re
         )
         drive(targets, settings, args, report, console)
         check_samples(targets, answer.read_bytes(), report, "after")
+        with console.status("silent streams ..."):
+            for server in (tierline, *models):
+                report.silent_streams[server.name] = silent_streams(server, decide[0].message)
         report.samples = {name: found for name, found in report.samples.items() if found}
         return report
     finally:
         for server in started:
             server.stop()
         redis.stop()
+
+
+def silent_streams(server: servers.Server, body: bytes, count: int = SILENT_STREAMS) -> str:
+    """What a normal Decide gets while ``count`` streams that never send their request are open:
+    its latency, or the status it got by its deadline.
+
+    A sync server hands a call to a thread before its request has arrived, and the thread waits
+    for it there; grpc.aio waits for it without holding anything. So a few such callers, slow
+    or hostile, can stop a sync server answering anyone.
+    """
+    own_connection = [("grpc.use_local_subchannel_pool", 1)]
+    never = threading.Event()
+
+    def nothing() -> Iterator[bytes]:
+        never.wait()
+        yield b""
+
+    channels = [grpc.insecure_channel(server.target, own_connection) for _ in range(count)]
+    held = [
+        channel.stream_unary(DECIDE_PATH).future(nothing(), timeout=PROBE_DEADLINE_SECONDS * 10)
+        for channel in channels
+    ]
+    try:
+        time.sleep(1.0)  # every stream reaches the server
+        with grpc.insecure_channel(server.target, own_connection) as channel:
+            started = time.perf_counter()
+            try:
+                channel.unary_unary(DECIDE_PATH)(body, timeout=PROBE_DEADLINE_SECONDS)
+            except grpc.RpcError as error:
+                return f"{error.code().name} after {time.perf_counter() - started:.1f} s"
+            return f"answered in {(time.perf_counter() - started) * 1000:.1f} ms"
+    finally:
+        for call in held:
+            call.cancel()
+        never.set()
+        for channel in channels:
+            channel.close()
+
+
+def silent_streams_table(found: Mapping[str, str]) -> Table:
+    """The silent-streams check, one row per server."""
+    table = Table(title=f"A normal Decide while {SILENT_STREAMS} streams never send their request")
+    table.add_column("server")
+    table.add_column(f"the call (deadline {PROBE_DEADLINE_SECONDS:g} s)")
+    for server, seen in found.items():
+        table.add_row(server, seen)
+    return table
 
 
 def environment(args: argparse.Namespace, redis_url: str, load_seconds: float) -> dict[str, str]:
@@ -391,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tierline-sync-model-") as directory:
         report = benchmark(args, console, Path(directory))
     console.print(results_table(summaries(report.measurements)))
+    console.print(silent_streams_table(report.silent_streams))
     return finish(report, console, path, started)
 
 
