@@ -55,8 +55,10 @@ def handler(answer: bytes, *, is_async: bool) -> grpc.GenericRpcHandler:
 
 
 def announce() -> None:
-    """Tell the parent this process accepts calls."""
-    print(f"{READY} {os.getpid()}", flush=True)
+    """Tell the parent this process accepts calls: in one write, which a pipe keeps whole (print
+    may write the line and its end apart, and the processes of a model start at once)."""
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), f"{READY} {os.getpid()}\n".encode())
 
 
 async def serve_aio(address: str, answer: bytes) -> None:
