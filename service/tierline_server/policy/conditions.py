@@ -354,7 +354,7 @@ def leaf_holds(leaf: Leaf, facts: Facts) -> bool:
 LEAF_TESTS_KEPT = 4096
 """Leaves whose test is kept built: every leaf of the policies served, and then some."""
 
-_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
     "ne": operator.ne,
     "in": lambda actual, expected: actual in expected,
@@ -364,16 +364,16 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "lt": operator.lt,
     "lte": operator.le,
 }
+"""The operators that compare a field's value with a constant (and their negations)."""
 
 
 @lru_cache(maxsize=LEAF_TESTS_KEPT)
 def leaf_test(leaf: Leaf) -> Callable[[Facts], bool]:
     """One leaf as a function of the facts, built once: a decision tests every leaf of its
     policy (the decider's key), so the leaf's kind and operator are settled here, not per test."""
-    field = leaf.field
-    compare = _OPERATORS.get(leaf.op)
+    field, op = leaf.field, leaf.op
     if isinstance(leaf, MoneyCompare):
-        assert compare is not None
+        compare = _COMPARISONS[op]
 
         def money_holds(facts: Facts) -> bool:
             limit = threshold(leaf, facts)
@@ -381,14 +381,15 @@ def leaf_test(leaf: Leaf) -> Callable[[Facts], bool]:
 
         return money_holds
     expected = leaf.value
-    if leaf.op == "exists":
+    if op == "exists":
         return lambda facts: (field in facts.present) is expected
-    if compare is None:  # matches, not_matches
+    if op in ("matches", "not_matches"):
         # Searched as UTF-8 bytes, which RE2 reads natively: with str the binding would also map
         # each offset back to characters, work this yes/no question does not need.
         search = regex(expected).search
-        wanted = leaf.op == "matches"
+        wanted = op == "matches"
         return lambda facts: (search(str(facts.values[field]).encode()) is not None) == wanted
+    compare = _COMPARISONS[op]
     return lambda facts: compare(facts.values[field], expected)
 
 
