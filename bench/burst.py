@@ -35,7 +35,6 @@ from environment import environment_table, machine_facts, redis_version, tool_ve
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
-from tierline_server.config import DEFAULT_KEY_PREFIX
 
 DECIDE_PATH = "/tierline.v1.EntitlementService/Decide"
 SHED_FAST_SECONDS = 0.005
@@ -181,9 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         directory = Path(scratch)
         redis = servers.start_redis(directory)
         try:
-            servers.load_customers(redis.url, directory, args.customers)
+            by_tier = servers.load_population(redis.url, directory, args.customers).by_tier
             facts["Redis"] = f"{redis_version()}, {args.customers:,} demo customers"
-            by_tier = mix.customers_by_tier(redis.url, args.customers, DEFAULT_KEY_PREFIX)
             # One body per burst: h2load sends one; the mix's first known customer, near-cache on.
             body = directory / "decide.bin"
             body.write_bytes(wire.grpc_framed(mix.decide_bodies(by_tier, 1, args.seed)[0]))

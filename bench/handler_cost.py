@@ -38,7 +38,6 @@ from tierline_server.api.admission import Admission
 from tierline_server.api.auth import Authenticator, Credentials
 from tierline_server.api.guard import CallGuard, parse_binary
 from tierline_server.config import (
-    DEFAULT_KEY_PREFIX,
     NearCacheSettings,
     RedisSettings,
     ServerConfig,
@@ -126,8 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         values.ValueClass = values.MultiProcessValue(lambda: "bench")  # type: ignore[no-untyped-call]
         redis = servers.start_redis(Path(directory) / "redis")
         try:
-            servers.load_customers(redis.url, Path(directory), args.customers)
-            by_tier = mix.customers_by_tier(redis.url, args.customers, DEFAULT_KEY_PREFIX)
+            by_tier = servers.load_population(redis.url, Path(directory), args.customers).by_tier
             bodies = [body.message for body in mix.decide_bodies(by_tier, args.bodies, args.seed)]
             figures = asyncio.run(measure(redis.url, bodies, args.calls, args.repeat, args.profile))
         finally:

@@ -32,7 +32,6 @@ import wire
 from environment import environment_table, machine_facts, tool_version
 from rich.console import Console
 from rich.table import Table
-from tierline_server.config import DEFAULT_KEY_PREFIX
 
 DECIDE_PATH = "/tierline.v1.EntitlementService/Decide"
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -174,8 +173,7 @@ def profile(args: argparse.Namespace, directory: Path, console: Console) -> tupl
     redis = servers.start_redis(directory / "redis")
     tierline = None
     try:
-        servers.load_customers(redis.url, directory, args.customers)
-        by_tier = mix.customers_by_tier(redis.url, args.customers, DEFAULT_KEY_PREFIX)
+        by_tier = servers.load_population(redis.url, directory, args.customers).by_tier
         bodies = mix.decide_bodies(by_tier, args.bodies, args.seed)
         files = wire.GRPC.write(bodies, directory, "decide")
         cache = ["--near-cache", "false"] if args.near_cache == "off" else []

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import IO
 
 import grpc
+import mix
 import procfs
 from echo_server import READY as ECHO_READY
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tierline_server.config import DEFAULT_KEY_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the test support that starts a real redis-server
@@ -93,6 +95,21 @@ def load_customers(redis_url: str, directory: Path, count: int) -> float:
     load = [*cli, "load", str(csv_path), "--redis-url", redis_url, "--policy", str(POLICY)]
     subprocess.run(load, check=True, capture_output=True, cwd=REPO, timeout=300)
     return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Population:
+    """The demo customers loaded into a Redis."""
+
+    load_seconds: float
+    by_tier: dict[str, list[str]]
+    """Their ids by the tier Redis holds for them, and unknown ids (mix.customers_by_tier)."""
+
+
+def load_population(redis_url: str, directory: Path, count: int) -> Population:
+    """Load ``count`` demo customers and group them by tier, for the request mix."""
+    load_seconds = load_customers(redis_url, directory, count)
+    return Population(load_seconds, mix.customers_by_tier(redis_url, count, DEFAULT_KEY_PREFIX))
 
 
 def _drain(stream: IO[str], into: list[str], ready: threading.Event, marker: str) -> None:

@@ -61,7 +61,6 @@ from report import (
 from rich.console import Console
 from tierline_server.config import (
     DEFAULT_BREAKER_COOLDOWN_SECONDS,
-    DEFAULT_KEY_PREFIX,
     DEFAULT_REDIS_TIMEOUT_SECONDS,
 )
 
@@ -282,8 +281,8 @@ def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> Re
     redis = servers.start_redis(directory / "redis")
     try:
         with console.status(f"loading {args.customers:,} demo customers ..."):
-            load_seconds = servers.load_customers(redis.url, directory, args.customers)
-            by_tier = mix.customers_by_tier(redis.url, args.customers, DEFAULT_KEY_PREFIX)
+            population = servers.load_population(redis.url, directory, args.customers)
+        by_tier = population.by_tier
         decide = mix.decide_bodies(by_tier, args.bodies, args.seed)
         batch = mix.batch_bodies(by_tier, args.batch_bodies, args.batch_items, args.seed)
         with console.status("starting tierline serve ..."):
@@ -303,7 +302,7 @@ def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> Re
             Target(e.name, e, "/bench.Echo/Decide", decide, echo_files, 1, False) for e in echoes
         ]
         targets = [*echo_targets, *tierline_targets(args, tierlines, decide, batch, directory)]
-        report.environment = environment(args, redis.url, load_seconds, decide, answer)
+        report.environment = environment(args, redis.url, population.load_seconds, decide, answer)
         console.print(environment_table(report.environment))
         if report.unavailable:
             console.print(unavailable_table(report.unavailable))

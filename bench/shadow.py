@@ -55,7 +55,6 @@ from report import Measurement, results_table, summaries
 from rich.console import Console
 from rich.table import Table
 from support.policies import raised_threshold
-from tierline_server.config import DEFAULT_KEY_PREFIX
 from tierline_server.metrics import Metrics
 from tierline_server.policy.compiler import load_policy
 from tierline_server.policy.decider import Decider
@@ -270,8 +269,8 @@ def end_to_end(
     started: list[servers.Server] = []
     try:
         with console.status(f"loading {args.customers:,} demo customers ..."):
-            load_seconds = servers.load_customers(redis.url, directory, args.customers)
-            by_tier = mix.customers_by_tier(redis.url, args.customers, DEFAULT_KEY_PREFIX)
+            population = servers.load_population(redis.url, directory, args.customers)
+        by_tier = population.by_tier
         bodies = {
             "Decide": (DECIDE_PATH, mix.decide_bodies(by_tier, args.bodies, args.seed), 1),
             f"DecideBatch({args.batch_items})": (
@@ -336,7 +335,7 @@ def end_to_end(
             **machine_facts(DISTRIBUTIONS),
             "h2load": tool_version(["h2load", "--version"]),
             "Redis": f"redis-server {redis_version()}, {args.customers:,} demo customers loaded "
-            f"in {load_seconds:.1f} s",
+            f"in {population.load_seconds:.1f} s",
             "tierline serve": "--workers 1, the decision log off; 'shadow' adds --shadow-policy "
             f"(free shipping from 80.00) --shadow-share {args.share:g}",
             "load": f"the load harness's mix ({args.bodies} Decide bodies, {args.batch_bodies} "

@@ -68,7 +68,7 @@ from tierline.v1 import entitlement_pb2 as pb
 from tierline_server.api import entitlement, mapping, validation
 from tierline_server.api.grpc_transport import to_status
 from tierline_server.api.guard import CallSeries, parse_binary
-from tierline_server.config import DEFAULT_KEY_PREFIX, RedisSettings
+from tierline_server.config import RedisSettings
 from tierline_server.decisions import DecisionService
 from tierline_server.errors import TierlineError
 from tierline_server.features import redis_client
@@ -293,8 +293,8 @@ def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> Re
     redis = servers.start_redis(directory / "redis")
     try:
         with console.status(f"loading {args.customers:,} demo customers ..."):
-            load_seconds = servers.load_customers(redis.url, directory, args.customers)
-            by_tier = mix.customers_by_tier(redis.url, args.customers, DEFAULT_KEY_PREFIX)
+            population = servers.load_population(redis.url, directory, args.customers)
+        by_tier = population.by_tier
         decide = mix.decide_bodies(by_tier, args.bodies, args.seed)
         files = wire.GRPC.write(decide, directory, "decide")
         with console.status("starting the servers ..."):
@@ -312,7 +312,7 @@ def benchmark(args: argparse.Namespace, console: Console, directory: Path) -> Re
             Target(f"Decide · {TIERLINE}", tierline, DECIDE_PATH, decide, files, 1, True),
             *(Target(s.name, s, DECIDE_PATH, decide, files, 1, True) for s in models),
         ]
-        report.environment = environment(args, redis.url, load_seconds)
+        report.environment = environment(args, redis.url, population.load_seconds)
         console.print(environment_table(report.environment))
         check_samples(targets, answer.read_bytes(), report, "before")
         assert redis.pid is not None
