@@ -252,17 +252,18 @@ def test_workers_can_be_pinned_one_per_cpu(start_server: ServerFactory, redis_ur
 def test_a_burst_is_answered_in_time_or_shed_at_once_and_never_degrades(
     start_server: ServerFactory, redis_url: str
 ) -> None:
-    """500 concurrent Decides with a 50 ms deadline against a healthy Redis, with a Redis
-    budget shorter than the burst's queueing: the breaker stays closed and no answer is
-    degraded; a call is answered, shed with RESOURCE_EXHAUSTED, or (on a machine too busy to
-    reach the server in time) abandoned; whatever came back is counted. How fast, the
-    benchmark says (bench/README.md)."""
+    """500 concurrent Decides with a 50 ms deadline against a healthy Redis: the breaker stays
+    closed and no decision is degraded; a call is answered, shed with RESOURCE_EXHAUSTED, or (on
+    a machine too busy to reach the server in time) abandoned; whatever came back is counted.
+    How fast, the benchmark says (bench/README.md). That the read budget is not spent while the
+    event loop works through a burst, tests/unit/features/test_deadline.py shows exactly."""
     load_customers(redis_url)
     server = start_server(
         redis_url,
-        # 20 ms: far less than the burst's own queueing (the old budget spent that), and
-        # enough for a Redis that shares two busy CPUs with everything else here.
-        extra_args=["--workers", "2", "--redis-timeout", "0.02", "--decision-log", "false"],
+        # The calls' own deadline: a Redis that shares two CPUs with the burst, its client and
+        # whatever else runs here may be scheduled late, and a reply later than this is of no
+        # use to the calls anyway.
+        extra_args=["--workers", "2", "--redis-timeout", "0.05", "--decision-log", "false"],
     )
     rpcs = "tierline_rpcs_total"
     before = metric(scrape(server.metrics_port), rpcs, method="Decide")
@@ -301,7 +302,12 @@ def test_a_burst_is_answered_in_time_or_shed_at_once_and_never_degrades(
     assert not any(degraded for _, _, degraded in results)
     samples = scrape(server.metrics_port)
     assert metric(samples, "tierline_redis_circuit_open") == 0
-    assert metric(samples, "tierline_degraded_decisions_total") == 0
+    redis_errors = {
+        dict(labels)["kind"]: value
+        for (name, labels), value in samples.items()
+        if name == "tierline_redis_errors_total" and value
+    }
+    assert metric(samples, "tierline_degraded_decisions_total") == 0, redis_errors
     came_back = sum(code != grpc.StatusCode.DEADLINE_EXCEEDED for code, _, _ in results)
     wait_for(
         lambda: metric(scrape(server.metrics_port), rpcs, method="Decide") - before >= came_back,
