@@ -157,6 +157,12 @@ class TierlineProcess:
         status: int = response.status
         return status
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (the supervisor's, when it runs workers)."""
+        assert self.process is not None, "the server has not been started"
+        return self.process.pid
+
     def signal(self, signum: int = signal.SIGTERM) -> None:
         """Send a signal to the server process."""
         assert self.process is not None
@@ -164,13 +170,11 @@ class TierlineProcess:
 
     def freeze(self) -> None:
         """Stop every process of the server (SIGSTOP): connections stay open, nothing answers."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGSTOP)
+        os.killpg(self.pid, signal.SIGSTOP)
 
     def thaw(self) -> None:
         """Resume every process of the server."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGCONT)
+        os.killpg(self.pid, signal.SIGCONT)
 
     def wait(self, timeout: float = 30.0) -> int:
         """Wait for exit; returns the exit code (the output is in ``output``)."""

@@ -11,6 +11,7 @@ import grpc
 import pytest
 from service_support import TIMEOUT, ServerFactory, bad_request, stub_on
 from support.metrics import metric, scrape
+from support.procfs import tree_rss_bytes
 from support.raw_grpc import RawConnection, frame
 from support.requests import request
 from support.tierline_process import TierlineProcess
@@ -55,15 +56,6 @@ def million_attributes() -> bytes:
     return field(1, b"gold-1") + field(2, context)
 
 
-def rss_bytes(process: TierlineProcess) -> int:
-    assert process.process is not None
-    with open(f"/proc/{process.process.pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 @pytest.fixture
 def decide_in_background(server: TierlineProcess) -> Iterator[list[grpc.StatusCode]]:
     """Valid Decides sent in a loop while the test runs: their status codes."""
@@ -93,12 +85,12 @@ def test_a_fifteen_megabyte_decide_is_refused_from_its_length_prefix(
     the gRPC specification gives a message larger than the limit."""
     body = million_attributes()
     assert len(body) > 14_000_000
-    before = rss_bytes(server)
+    before = tree_rss_bytes(server.pid)
 
     errors = [raw_decide(server.target, body) for _ in range(3)]
 
     assert {error.code() for error in errors} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
-    assert rss_bytes(server) - before < RSS_BOUND_BYTES
+    assert tree_rss_bytes(server.pid) - before < RSS_BOUND_BYTES
     assert decide_in_background
     assert set(decide_in_background) == {grpc.StatusCode.OK}
 
@@ -109,7 +101,7 @@ def test_a_decide_over_its_own_limit_is_invalid_before_it_is_parsed(
     """Under the transport's limit, over Decide's (64 KiB): INVALID_ARGUMENT, never parsed
     (300,000 attributes would cost hundreds of megabytes as Python objects)."""
     body = million_attributes()[: 4 * 1024 * 1024]  # cut: it need not even parse
-    before = rss_bytes(server)
+    before = tree_rss_bytes(server.pid)
 
     errors = [raw_decide(server.target, body) for _ in range(3)]
 
@@ -117,7 +109,7 @@ def test_a_decide_over_its_own_limit_is_invalid_before_it_is_parsed(
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         ((_, description),) = bad_request(error)
         assert "Decide takes at most 65,536" in description
-    assert rss_bytes(server) - before < RSS_BOUND_BYTES
+    assert tree_rss_bytes(server.pid) - before < RSS_BOUND_BYTES
     invalid = metric(scrape(server.metrics_port), "tierline_rpcs_total", method="Decide",
                      code="INVALID_ARGUMENT")  # fmt: skip
     assert invalid >= 3

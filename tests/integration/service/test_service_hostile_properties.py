@@ -5,13 +5,13 @@ stays bounded, and valid callers keep being answered."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from service_support import TIMEOUT, bad_request, load_customers, stub_on
+from support.procfs import tree_rss_bytes
 from support.requests import request
 from support.tierline_process import TierlineProcess
 from tierline.v1 import entitlement_pb2 as pb
@@ -109,18 +109,6 @@ GARBAGE = st.one_of(
 """Bodies that are not (whole) messages: random bytes, a message cut short."""
 
 
-def rss_bytes(server: TierlineProcess) -> int:
-    """Resident memory of the server and its workers."""
-    assert server.process is not None
-    pid = server.process.pid
-    total = 0
-    for each in [str(pid), *Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]:
-        for line in Path(f"/proc/{each}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-    return total
-
-
 class Caller:
     """Sends raw bodies as Decide requests, and valid ones from time to time."""
 
@@ -129,7 +117,7 @@ class Caller:
         self._channel = grpc.insecure_channel(server.target)
         self._raw = self._channel.unary_unary(DECIDE)  # no serializers: bytes as they are
         self.sent = 0
-        self.start_rss = rss_bytes(server)
+        self.start_rss = tree_rss_bytes(server.pid)
 
     def close(self) -> None:
         self._channel.close()
@@ -152,7 +140,7 @@ def caller(_session_redis: object) -> Iterator[Caller]:
     sender = Caller(server)
     yield sender
     try:
-        assert rss_bytes(server) - sender.start_rss < RSS_BOUND_BYTES
+        assert tree_rss_bytes(server.pid) - sender.start_rss < RSS_BOUND_BYTES
     finally:
         sender.close()
         server.stop()

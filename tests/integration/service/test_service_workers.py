@@ -20,6 +20,7 @@ from service_support import (
     stub_on,
 )
 from support.metrics import metric, scrape
+from support.procfs import children, cmdline, tree_rss_bytes
 from support.requests import request
 from support.tierline_process import TierlineProcess
 from support.waiting import wait_for
@@ -34,29 +35,9 @@ Stub = entitlement_pb2_grpc.EntitlementServiceStub
 
 def workers_of(server: TierlineProcess) -> list[int]:
     """The process ids of a server's workers (its children started by multiprocessing)."""
-    assert server.process is not None
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return sorted(int(child) for child in children if b"multiprocessing.spawn" in _cmdline(child))
-
-
-def _cmdline(pid: str) -> bytes:
-    """A process's command line; empty once it has exited (a retired worker may, meanwhile)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return b""
-
-
-def total_rss_bytes(server: TierlineProcess) -> int:
-    """Resident memory of the supervisor and its workers."""
-    assert server.process is not None
-    total = 0
-    for pid in [server.process.pid, *workers_of(server)]:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-    return total
+    return sorted(
+        child for child in children(server.pid) if b"multiprocessing.spawn" in cmdline(child)
+    )
 
 
 class Load:
@@ -166,7 +147,7 @@ def test_reloads_roll_the_workers_without_failing_a_request_or_growing(
     per_reload = 90.0
     with Load(two_workers.target) as load:
         wait_for(lambda: len(load.versions) > 50, what="decisions under way")
-        start_rss = total_rss_bytes(two_workers)
+        start_rss = tree_rss_bytes(two_workers.pid)
         for number in range(1, reloads + 1):
             before = workers_of(two_workers)
             set_version(rules_dir, f"2026.12.{number}")
@@ -180,7 +161,7 @@ def test_reloads_roll_the_workers_without_failing_a_request_or_growing(
                 what=f"reload {number}: new workers only",
             )
         wait_for(lambda: load.versions[-1] == f"2026.12.{reloads}", what="the last version")
-        end_rss = total_rss_bytes(two_workers)
+        end_rss = tree_rss_bytes(two_workers.pid)
 
     assert load.failures == []
     # Each answer comes from the old policy or the new: versions only move forward.
